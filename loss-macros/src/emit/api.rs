@@ -1,0 +1,249 @@
+//! The public type: a struct named after the fn, hyper-parameters as fields, `Default`
+//! from the declared defaults, builder setters, validation, and the `Kernel` impl.
+
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
+
+use super::HyperSpec;
+use crate::ast::{Constraint, HyperTy, LossDef};
+use crate::family::FamilyKind;
+
+#[allow(clippy::too_many_arguments)] // reason: one call site; the parts are independent
+pub fn emit(
+    def: &LossDef,
+    family: FamilyKind,
+    ident: &Ident,
+    hypers: &[HyperSpec],
+    definition: &str,
+    gradient: &str,
+    rt: &TokenStream,
+    forward: TokenStream,
+    backward: TokenStream,
+) -> TokenStream {
+    let vis = &def.item.sig.ident;
+    let _ = vis;
+    let vis = &def.item.vis;
+    let fn_name = def.item.sig.ident.to_string();
+    let docs = &def.docs;
+    let doc_tail = generated_docs(hypers, definition, gradient);
+    let fields = hypers.iter().map(|h| {
+        let name = format_ident!("{}", h.name);
+        let doc = field_doc(h);
+        match h.ty {
+            HyperTy::Real => quote!(#[doc = #doc] pub #name: f64,),
+            HyperTy::Flag => quote!(#[doc = #doc] pub #name: bool,),
+        }
+    });
+    let defaults = hypers.iter().map(|h| {
+        let name = format_ident!("{}", h.name);
+        let v = h.default;
+        match h.ty {
+            HyperTy::Real => quote!(#name: #v,),
+            HyperTy::Flag => {
+                let b = v != 0.0;
+                quote!(#name: #b,)
+            }
+        }
+    });
+    let setters = hypers.iter().map(|h| {
+        let name = format_ident!("{}", h.name);
+        let setter = format_ident!("with_{}", h.name);
+        let doc = format!("Sets `{}` (see the field).", h.name);
+        let ty = match h.ty {
+            HyperTy::Real => quote!(f64),
+            HyperTy::Flag => quote!(bool),
+        };
+        quote! {
+            #[doc = #doc]
+            #[must_use]
+            pub fn #setter(mut self, #name: #ty) -> Self {
+                self.#name = #name;
+                self
+            }
+        }
+    });
+    let checks = hypers.iter().filter(|h| h.ty == HyperTy::Real).map(|h| {
+        let name = format_ident!("{}", h.name);
+        let name_str = &h.name;
+        let cond = match h.constraint {
+            Constraint::None => quote!(true),
+            Constraint::Positive => quote!(self.#name > 0.0),
+            Constraint::NonNegative => quote!(self.#name >= 0.0),
+            Constraint::Range(lo, hi) => quote!(self.#name >= #lo && self.#name <= #hi),
+        };
+        let constraint = match h.constraint {
+            Constraint::None => "finite".to_string(),
+            c => format!("finite and {}", c.describe()),
+        };
+        quote! {
+            if !(self.#name.is_finite() && #cond) {
+                return ::core::result::Result::Err(#rt::LossError::InvalidHyper {
+                    loss: #fn_name,
+                    name: #name_str,
+                    value: self.#name,
+                    constraint: #constraint,
+                });
+            }
+        }
+    });
+    let getters = hypers.iter().map(|h| {
+        let name = format_ident!("{}", h.name);
+        let name_str = &h.name;
+        match h.ty {
+            HyperTy::Real => quote!(#name_str => ::core::option::Option::Some(self.#name),),
+            HyperTy::Flag => quote!(#name_str => ::core::option::Option::Some(if self.#name { 1.0 } else { 0.0 }),),
+        }
+    });
+    let setters_dyn = hypers.iter().map(|h| {
+        let name = format_ident!("{}", h.name);
+        let name_str = &h.name;
+        match h.ty {
+            HyperTy::Real => quote!(#name_str => self.#name = value,),
+            HyperTy::Flag => quote!(#name_str => {
+                if value != 0.0 && value != 1.0 {
+                    return ::core::result::Result::Err(#rt::LossError::InvalidHyper {
+                        loss: #fn_name, name: #name_str, value, constraint: "0 or 1 (a switch)",
+                    });
+                }
+                self.#name = value != 0.0
+            }),
+        }
+    });
+    let infos = hypers.iter().map(|h| {
+        let name = &h.name;
+        let kind = match h.ty {
+            HyperTy::Real => quote!(#rt::HyperKind::Real),
+            HyperTy::Flag => quote!(#rt::HyperKind::Flag),
+        };
+        let default = h.default;
+        let constraint = h.constraint.describe();
+        let doc = h.doc.lines().next().unwrap_or("").to_string();
+        quote!(#rt::HyperInfo { name: #name, kind: #kind, default: #default, constraint: #constraint, doc: #doc },)
+    });
+    let family_tokens = match family {
+        FamilyKind::Binary => quote!(#rt::Family::Binary),
+        FamilyKind::Logits => quote!(#rt::Family::Logits),
+    };
+    let paper = &def.attr.paper;
+    let summary = summary(docs);
+    let derive_default = hypers.is_empty();
+    let default_impl = if derive_default {
+        quote! {
+            impl ::core::default::Default for #ident {
+                fn default() -> Self { Self {} }
+            }
+        }
+    } else {
+        quote! {
+            impl ::core::default::Default for #ident {
+                fn default() -> Self { Self { #(#defaults)* } }
+            }
+        }
+    };
+    quote! {
+        #(#[doc = #docs])*
+        #[doc = #doc_tail]
+        #[derive(Clone, Debug, PartialEq)]
+        #vis struct #ident {
+            #(#fields)*
+        }
+
+        #default_impl
+
+        impl #ident {
+            /// The name this loss is listed under (`losskit list`).
+            pub const NAME: &'static str = #fn_name;
+
+            /// The loss with its declared defaults.
+            pub fn new() -> Self {
+                <Self as ::core::default::Default>::default()
+            }
+
+            #(#setters)*
+        }
+
+        impl #rt::Kernel for #ident {
+            const INFO: &'static #rt::LossInfo = &#rt::LossInfo {
+                name: #fn_name,
+                family: #family_tokens,
+                paper: #paper,
+                summary: #summary,
+                hypers: &[#(#infos)*],
+                definition: #definition,
+                gradient: #gradient,
+            };
+
+            fn validate(&self) -> ::core::result::Result<(), #rt::LossError> {
+                #(#checks)*
+                ::core::result::Result::Ok(())
+            }
+
+            #forward
+
+            #backward
+
+            fn hyper(&self, name: &str) -> ::core::option::Option<f64> {
+                match name {
+                    #(#getters)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+
+            fn set_hyper(&mut self, name: &str, value: f64) -> ::core::result::Result<(), #rt::LossError> {
+                match name {
+                    #(#setters_dyn)*
+                    _ => return ::core::result::Result::Err(#rt::LossError::UnknownHyper {
+                        loss: #fn_name,
+                        name: ::std::string::String::from(name),
+                    }),
+                }
+                #[allow(unreachable_code)]
+                ::core::result::Result::Ok(())
+            }
+        }
+    }
+}
+
+fn field_doc(h: &HyperSpec) -> String {
+    let mut doc = if h.doc.is_empty() {
+        format!("Hyper-parameter `{}`.", h.name)
+    } else {
+        h.doc.clone()
+    };
+    match h.ty {
+        HyperTy::Real => {
+            doc += &format!(" Default: `{:?}`.", h.default);
+            if h.constraint != Constraint::None {
+                doc += &format!(" Must be {}.", h.constraint.describe());
+            }
+        }
+        HyperTy::Flag => doc += &format!(" Default: `{}`.", h.default != 0.0),
+    }
+    doc
+}
+
+/// The first paragraph of the doc comment, joined into one line.
+fn summary(docs: &[String]) -> String {
+    docs.iter()
+        .map(|l| l.trim())
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn generated_docs(hypers: &[HyperSpec], definition: &str, gradient: &str) -> String {
+    let mut out = String::from("\n\n# Hyper-parameters\n\n");
+    if hypers.is_empty() {
+        out += "None.\n";
+    }
+    for h in hypers {
+        out += &format!("- `{}`: {}\n", h.name, field_doc(h));
+    }
+    out += "\n# Definition (as compiled)\n\n```text\n";
+    out += definition;
+    out += "```\n\n# Derived gradient\n\nGenerated by the `#[loss]` compiler (reverse mode; `ḡ` is the adjoint flowing into one element, `ā(v)` the adjoint of a materialised value `v`):\n\n```text\n";
+    out += gradient;
+    out += "```\n";
+    out
+}

@@ -1,0 +1,632 @@
+//! The fused loop nests: one forward pass over the slots in order, one backward pass
+//! over the derived gradient in reverse, generic over the scalar `R` (so `f32` and `f64`
+//! both get a kernel).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote};
+
+use crate::diff::{Gradients, Leaf, SlotGrad};
+use crate::family::{FamilyKind, Storage};
+use crate::ir::{
+    Bin, Cmp, Domain, InputId, Ix, NodeId, Op, Program, Red, SlotId, SlotKind, Un, VarId,
+};
+
+pub struct KernelCx<'a> {
+    pub prog: &'a Program,
+    pub family: FamilyKind,
+    pub grads: &'a Gradients,
+    pub flags: &'a [bool],
+    rt: TokenStream,
+    free_memo: std::cell::RefCell<HashMap<NodeId, BTreeSet<VarId>>>,
+    adjoint: Option<NodeId>,
+}
+
+fn n_ident(n: NodeId) -> Ident {
+    format_ident!("__n{}", n.0)
+}
+fn v_ident(v: VarId) -> Ident {
+    format_ident!("__v{}", v.0)
+}
+fn s_ident(s: SlotId) -> Ident {
+    format_ident!("__s{}", s.0)
+}
+fn c_ident(s: SlotId) -> Ident {
+    format_ident!("__c{}", s.0)
+}
+fn a_ident(s: SlotId) -> Ident {
+    format_ident!("__a{}", s.0)
+}
+fn dim_ident(d: Domain) -> Ident {
+    match d {
+        Domain::Samples => Ident::new("__d_samples", Span::call_site()),
+        Domain::Classes => Ident::new("__d_classes", Span::call_site()),
+    }
+}
+
+impl<'a> KernelCx<'a> {
+    pub fn new(
+        prog: &'a Program,
+        family: FamilyKind,
+        grads: &'a Gradients,
+        flags: &'a [bool],
+        rt: TokenStream,
+    ) -> Self {
+        let adjoint = (0..prog.graph.len())
+            .map(|k| NodeId(k as u32))
+            .find(|&n| matches!(prog.graph.op(n), Op::Adjoint));
+        Self {
+            prog,
+            family,
+            grads,
+            flags,
+            rt,
+            free_memo: Default::default(),
+            adjoint,
+        }
+    }
+
+    fn free(&self, n: NodeId) -> BTreeSet<VarId> {
+        if let Some(f) = self.free_memo.borrow().get(&n) {
+            return f.clone();
+        }
+        let f = self.prog.free_vars(&[n]);
+        self.free_memo.borrow_mut().insert(n, f.clone());
+        f
+    }
+
+    fn uses_adjoint(&self, n: NodeId) -> bool {
+        match self.adjoint {
+            Some(a) => self.prog.graph.reachable(&[n]).contains(&a),
+            None => false,
+        }
+    }
+
+    fn dim(&self, v: VarId) -> Ident {
+        dim_ident(self.prog.vars[v.0 as usize].domain)
+    }
+
+    /// Row-major position of a slot element at the current loop indices.
+    fn slot_index(&self, s: SlotId) -> TokenStream {
+        let free = &self.prog.slot(s).free;
+        row_major(
+            free.iter()
+                .map(|v| {
+                    let vi = v_ident(*v);
+                    (quote!(#vi), self.dim(*v))
+                })
+                .collect(),
+        )
+    }
+
+    fn ix(&self, ix: &Ix) -> TokenStream {
+        match ix {
+            Ix::Var(v) => {
+                let v = v_ident(*v);
+                quote!(#v)
+            }
+            Ix::Label(l, v) => {
+                let lab = format_ident!("__in{}", l.0);
+                let v = v_ident(*v);
+                quote!(#lab[#v])
+            }
+        }
+    }
+
+    fn input_index(&self, id: InputId, ixs: &[Ix]) -> TokenStream {
+        let axes = self.family.raw_inputs()[id.0 as usize].axes;
+        row_major(
+            ixs.iter()
+                .zip(axes)
+                .map(|(ix, d)| (self.ix(ix), dim_ident(*d)))
+                .collect(),
+        )
+    }
+
+    /// The expression computing node `n` from its arguments' locals.
+    fn node_expr(&self, n: NodeId) -> TokenStream {
+        let rt = &self.rt;
+        let g = &self.prog.graph;
+        let a = |k: &NodeId| n_ident(*k);
+        match g.op(n) {
+            Op::Const(bits) => {
+                quote!(<R as #rt::Real>::from_f64(::core::primitive::f64::from_bits(#bits)))
+            }
+            Op::Hyper(h) => {
+                let h = format_ident!("__h{}", h.0);
+                quote!(#h)
+            }
+            Op::Flag(h) => {
+                let h = format_ident!("__h{}", h.0);
+                quote!(#h)
+            }
+            Op::FromLogits => quote!(__b.from_logits),
+            Op::Size(d) => {
+                let d = dim_ident(*d);
+                quote!(<R as #rt::Real>::from_usize(#d))
+            }
+            Op::Input(id, ixs) => {
+                let arr = format_ident!("__in{}", id.0);
+                let idx = self.input_index(*id, ixs);
+                quote!(#arr[#idx])
+            }
+            Op::Slot(s) => {
+                let arr = s_ident(*s);
+                let idx = self.slot_index(*s);
+                quote!(#arr[#idx])
+            }
+            Op::SlotCount(s) => {
+                let arr = c_ident(*s);
+                let idx = self.slot_index(*s);
+                quote!(#arr[#idx])
+            }
+            Op::Adjoint => quote!(__gbar),
+            Op::Unary(f, x) => {
+                let x = a(x);
+                match f {
+                    Un::Neg => quote!(-#x),
+                    Un::Exp => quote!(#rt::Real::exp(#x)),
+                    Un::Ln => quote!(#rt::Real::ln(#x)),
+                    Un::Ln1p => quote!(#rt::Real::ln_1p(#x)),
+                    Un::Sqrt => quote!(#rt::Real::sqrt(#x)),
+                    Un::Abs => quote!(#rt::Real::abs(#x)),
+                    Un::Sigmoid => quote!(#rt::Real::sigmoid(#x)),
+                    Un::Softplus => quote!(#rt::Real::softplus(#x)),
+                    Un::Tanh => quote!(#rt::Real::tanh(#x)),
+                    Un::Relu => quote!(#rt::Real::relu(#x)),
+                    Un::Round => quote!(#rt::Real::round(#x)),
+                    Un::Floor => quote!(#rt::Real::floor(#x)),
+                    Un::Ceil => quote!(#rt::Real::ceil(#x)),
+                    Un::Sign => quote!(#rt::Real::sign(#x)),
+                }
+            }
+            Op::Binary(f, x, y) => {
+                let (x, y) = (a(x), a(y));
+                match f {
+                    Bin::Add => quote!(#x + #y),
+                    Bin::Sub => quote!(#x - #y),
+                    Bin::Mul => quote!(#x * #y),
+                    Bin::Div => quote!(#x / #y),
+                    Bin::Min => quote!(#rt::Real::min2(#x, #y)),
+                    Bin::Max => quote!(#rt::Real::max2(#x, #y)),
+                    Bin::Powf => quote!(#rt::Real::powf(#x, #y)),
+                    Bin::MulZ => quote!(if #x == <R as #rt::Real>::zero() { #x } else { #x * #y }),
+                }
+            }
+            Op::Powi(x, k) => {
+                let x = a(x);
+                match k {
+                    2 => quote!(#x * #x),
+                    _ => quote!(#rt::Real::powi(#x, #k)),
+                }
+            }
+            Op::Clamp(x, lo, hi) => {
+                let (x, lo, hi) = (a(x), a(lo), a(hi));
+                quote!(#rt::Real::clamp_to(#x, #lo, #hi))
+            }
+            Op::Select(c, x, y) => {
+                let (c, x, y) = (a(c), a(x), a(y));
+                quote!(if #c { #x } else { #y })
+            }
+            Op::Detach(x) => {
+                let x = a(x);
+                quote!(#x)
+            }
+            Op::ToReal(c) => {
+                let c = a(c);
+                quote!(<R as #rt::Real>::from_bool(#c))
+            }
+            Op::Compare(c, x, y) => {
+                let (x, y) = (a(x), a(y));
+                match c {
+                    Cmp::Lt => quote!(#x < #y),
+                    Cmp::Le => quote!(#x <= #y),
+                    Cmp::Gt => quote!(#x > #y),
+                    Cmp::Ge => quote!(#x >= #y),
+                    Cmp::Eq => quote!(#x == #y),
+                    Cmp::Ne => quote!(#x != #y),
+                }
+            }
+            Op::IndexCompare(c, x, y) => {
+                let (x, y) = (self.ix(x), self.ix(y));
+                match c {
+                    Cmp::Lt => quote!(#x < #y),
+                    Cmp::Le => quote!(#x <= #y),
+                    Cmp::Gt => quote!(#x > #y),
+                    Cmp::Ge => quote!(#x >= #y),
+                    Cmp::Eq => quote!(#x == #y),
+                    Cmp::Ne => quote!(#x != #y),
+                }
+            }
+            Op::And(x, y) => {
+                let (x, y) = (a(x), a(y));
+                quote!(#x && #y)
+            }
+            Op::Or(x, y) => {
+                let (x, y) = (a(x), a(y));
+                quote!(#x || #y)
+            }
+            Op::Not(x) => {
+                let x = a(x);
+                quote!(!#x)
+            }
+        }
+    }
+
+    /// `let`s for every node reachable from `roots` not yet emitted (and accepted by
+    /// `keep`), in id order.
+    fn emit_nodes(
+        &self,
+        roots: &[NodeId],
+        emitted: &mut HashSet<NodeId>,
+        keep: impl Fn(NodeId) -> bool,
+    ) -> TokenStream {
+        let mut out = TokenStream::new();
+        for n in self.prog.graph.reachable(roots) {
+            if emitted.contains(&n) || !keep(n) {
+                continue;
+            }
+            emitted.insert(n);
+            let id = n_ident(n);
+            let e = self.node_expr(n);
+            out.extend(quote!(let #id = #e;));
+        }
+        out
+    }
+
+    /// Wraps `body` in loops over `vars`.
+    fn loops(&self, vars: &[VarId], body: TokenStream) -> TokenStream {
+        vars.iter().rev().fold(body, |inner, v| {
+            let (vi, d) = (v_ident(*v), self.dim(*v));
+            quote!(for #vi in 0..#d { #inner })
+        })
+    }
+
+    fn prologue(&self) -> TokenStream {
+        let rt = &self.rt;
+        let mut out = quote! {
+            let __d_samples: usize = __b.samples;
+            let __d_classes: usize = __b.classes;
+        };
+        for (k, raw) in self.family.raw_inputs().iter().enumerate() {
+            let name = format_ident!("__in{}", k);
+            out.extend(match raw.storage {
+                Storage::Values(j) => quote!(let #name: &[R] = __b.values[#j];),
+                Storage::Labels(j) => quote!(let #name: &[usize] = __b.labels[#j];),
+            });
+        }
+        for (k, &flag) in self.flags.iter().enumerate() {
+            let h = format_ident!("__h{}", k);
+            let field = format_ident!("{}", self.prog.hyper_names[k]);
+            out.extend(if flag {
+                quote!(let #h: bool = self.#field;)
+            } else {
+                quote!(let #h: R = <R as #rt::Real>::from_f64(self.#field);)
+            });
+        }
+        out
+    }
+
+    fn size(&self, s: SlotId) -> TokenStream {
+        let dims: Vec<Ident> = self
+            .prog
+            .slot(s)
+            .free
+            .iter()
+            .map(|v| self.dim(*v))
+            .collect();
+        dims.iter().fold(quote!(1usize), |acc, d| quote!(#acc * #d))
+    }
+
+    pub fn forward(&self) -> TokenStream {
+        let rt = &self.rt;
+        let prologue = self.prologue();
+        let mut body = TokenStream::new();
+        for (k, slot) in self.prog.slots.iter().enumerate() {
+            let s = SlotId(k as u16);
+            let (buf, size) = (s_ident(s), self.size(s));
+            body.extend(quote!(let mut #buf: ::std::vec::Vec<R> = ::std::vec![<R as #rt::Real>::zero(); #size];));
+            let is_mean = matches!(slot.kind, SlotKind::Reduce { op: Red::Mean, .. });
+            if is_mean {
+                let c = c_ident(s);
+                body.extend(quote!(let mut #c: ::std::vec::Vec<R> = ::std::vec![<R as #rt::Real>::zero(); #size];));
+            }
+            let idx = self.slot_index(s);
+            let mut emitted = HashSet::new();
+            let element = match &slot.kind {
+                SlotKind::Let(n) => {
+                    let nodes = self.emit_nodes(&[*n], &mut emitted, |_| true);
+                    let v = n_ident(*n);
+                    quote!(#nodes #buf[#idx] = #v;)
+                }
+                SlotKind::Reduce {
+                    op,
+                    var,
+                    filter,
+                    body: b,
+                } => {
+                    let roots: Vec<NodeId> = filter.iter().copied().chain([*b]).collect();
+                    let hoisted =
+                        self.emit_nodes(&roots, &mut emitted, |n| !self.free(n).contains(var));
+                    let filter_nodes = match filter {
+                        Some(f) => {
+                            let nodes = self.emit_nodes(&[*f], &mut emitted, |_| true);
+                            let fi = n_ident(*f);
+                            quote!(#nodes if !#fi { continue; })
+                        }
+                        None => TokenStream::new(),
+                    };
+                    let body_nodes = self.emit_nodes(&[*b], &mut emitted, |_| true);
+                    let x = n_ident(*b);
+                    let (vi, d) = (v_ident(*var), self.dim(*var));
+                    let (init, combine, finish) = reduce_parts(rt, *op, &x, &vi);
+                    let count = if is_mean {
+                        let c = c_ident(s);
+                        quote!(#c[#idx] = <R as #rt::Real>::from_usize(__count);)
+                    } else {
+                        TokenStream::new()
+                    };
+                    quote! {
+                        #hoisted
+                        #init
+                        #[allow(unused_variables)]
+                        let mut __count: usize = 0;
+                        for #vi in 0..#d {
+                            #filter_nodes
+                            #body_nodes
+                            #combine
+                            __count += 1;
+                        }
+                        #buf[#idx] = #finish;
+                        #count
+                    }
+                }
+            };
+            body.extend(self.loops(&slot.free, element));
+        }
+        let root = s_ident(self.prog.root());
+        let slots: Vec<Ident> = (0..self.prog.slots.len())
+            .map(|k| s_ident(SlotId(k as u16)))
+            .collect();
+        let counts: Vec<TokenStream> = self
+            .prog
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(k, slot)| match slot.kind {
+                SlotKind::Reduce { op: Red::Mean, .. } => {
+                    let c = c_ident(SlotId(k as u16));
+                    quote!(#c)
+                }
+                _ => quote!(::std::vec::Vec::new()),
+            })
+            .collect();
+        quote! {
+            #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
+            fn forward<R: #rt::Real>(&self, __b: &#rt::Batch<'_, R>, __ws: &mut #rt::Workspace<R>) -> R {
+                #prologue
+                #body
+                let __value = #root[0];
+                __ws.slots = ::std::vec![#(#slots),*];
+                __ws.counts = ::std::vec![#(#counts),*];
+                __value
+            }
+        }
+    }
+
+    pub fn backward(&self) -> TokenStream {
+        let rt = &self.rt;
+        let prologue = self.prologue();
+        let mut setup = TokenStream::new();
+        for (k, slot) in self.prog.slots.iter().enumerate() {
+            let s = SlotId(k as u16);
+            let buf = s_ident(s);
+            setup.extend(quote!(let #buf: &[R] = &__ws.slots[#k];));
+            if matches!(slot.kind, SlotKind::Reduce { op: Red::Mean, .. }) {
+                let c = c_ident(s);
+                setup.extend(quote!(let #c: &[R] = &__ws.counts[#k];));
+            }
+        }
+        let diff: Vec<usize> = self
+            .family
+            .raw_inputs()
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.differentiable)
+            .map(|(k, _)| k)
+            .collect();
+        setup.extend(quote!(let mut __grads_iter = __grads.iter_mut();));
+        for k in &diff {
+            let g = format_ident!("__g{}", k);
+            setup.extend(quote! {
+                let #g: &mut [R] = match __grads_iter.next() {
+                    ::core::option::Option::Some(g) => g,
+                    ::core::option::Option::None => return,
+                };
+            });
+        }
+        let root = self.prog.root();
+        for (k, need) in self.grads.needs_adjoint.iter().enumerate() {
+            let s = SlotId(k as u16);
+            if !need {
+                continue;
+            }
+            let a = a_ident(s);
+            if s == root {
+                setup.extend(quote!(let #a: ::std::vec::Vec<R> = ::std::vec![__seed];));
+            } else {
+                let size = self.size(s);
+                setup.extend(quote!(let mut #a: ::std::vec::Vec<R> = ::std::vec![<R as #rt::Real>::zero(); #size];));
+            }
+        }
+        let mut body = TokenStream::new();
+        for sg in &self.grads.slots {
+            body.extend(self.slot_backward(sg));
+        }
+        quote! {
+            #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
+            fn backward<R: #rt::Real>(&self, __b: &#rt::Batch<'_, R>, __ws: &#rt::Workspace<R>, __seed: R, __grads: &mut [&mut [R]]) {
+                #prologue
+                #setup
+                #body
+            }
+        }
+    }
+
+    fn contribution(&self, leaf: &Leaf, value: NodeId) -> TokenStream {
+        let v = n_ident(value);
+        match leaf {
+            Leaf::Input(id, ixs) => {
+                let g = format_ident!("__g{}", id.0);
+                let idx = self.input_index(*id, ixs);
+                quote!(#g[#idx] += #v;)
+            }
+            Leaf::Slot(s) => {
+                let a = a_ident(*s);
+                let idx = self.slot_index(*s);
+                quote!(#a[#idx] += #v;)
+            }
+        }
+    }
+
+    fn slot_backward(&self, sg: &SlotGrad) -> TokenStream {
+        let rt = &self.rt;
+        let slot = self.prog.slot(sg.slot);
+        let a = a_ident(sg.slot);
+        let idx = self.slot_index(sg.slot);
+        let roots: Vec<NodeId> = sg.contributions.iter().map(|(_, c)| *c).collect();
+        let contributions: TokenStream = sg
+            .contributions
+            .iter()
+            .map(|(l, c)| self.contribution(l, *c))
+            .collect();
+        let weight = n_ident(sg.weight);
+        let mut emitted = HashSet::new();
+        let element = match &slot.kind {
+            SlotKind::Let(_) => {
+                let w = self.emit_nodes(&[sg.weight], &mut emitted, |_| true);
+                let nodes = self.emit_nodes(&roots, &mut emitted, |_| true);
+                quote! { #w let __gbar = __abar * #weight; #nodes #contributions }
+            }
+            SlotKind::Reduce {
+                op,
+                var,
+                filter,
+                body,
+            } => {
+                let mut all_roots = roots.clone();
+                all_roots.push(sg.weight);
+                all_roots.extend(filter.iter().copied());
+                all_roots.push(*body);
+                let hoisted = self.emit_nodes(&all_roots, &mut emitted, |n| {
+                    !self.free(n).contains(var) && !self.uses_adjoint(n)
+                });
+                let filter_nodes = match filter {
+                    Some(f) => {
+                        let nodes = self.emit_nodes(&[*f], &mut emitted, |_| true);
+                        let fi = n_ident(*f);
+                        quote!(#nodes if !#fi { continue; })
+                    }
+                    None => TokenStream::new(),
+                };
+                let arg_select = if matches!(op, Red::Max | Red::Min) {
+                    let nodes = self.emit_nodes(&[*body], &mut emitted, |_| true);
+                    let (x, s) = (n_ident(*body), s_ident(sg.slot));
+                    quote! {
+                        #nodes
+                        if __taken || #x != #s[#idx] { continue; }
+                        __taken = true;
+                    }
+                } else {
+                    TokenStream::new()
+                };
+                let w = self.emit_nodes(&[sg.weight], &mut emitted, |_| true);
+                let nodes = self.emit_nodes(&roots, &mut emitted, |_| true);
+                let (vi, d) = (v_ident(*var), self.dim(*var));
+                quote! {
+                    #hoisted
+                    let mut __taken = false;
+                    for #vi in 0..#d {
+                        #filter_nodes
+                        #arg_select
+                        #w
+                        let __gbar = __abar * #weight;
+                        #nodes
+                        #contributions
+                    }
+                }
+            }
+        };
+        let inner = quote! {
+            let __abar: R = #a[#idx];
+            if __abar != <R as #rt::Real>::zero() {
+                #element
+            }
+        };
+        self.loops(&slot.free, inner)
+    }
+}
+
+fn reduce_parts(
+    rt: &TokenStream,
+    op: Red,
+    x: &Ident,
+    v: &Ident,
+) -> (TokenStream, TokenStream, TokenStream) {
+    match op {
+        Red::Sum | Red::Mean => (
+            quote!(let mut __acc: R = <R as #rt::Real>::zero();),
+            quote!(__acc += #x;),
+            if op == Red::Mean {
+                quote!(if __count > 0 { __acc / <R as #rt::Real>::from_usize(__count) } else { <R as #rt::Real>::zero() })
+            } else {
+                quote!(__acc)
+            },
+        ),
+        Red::Max => (
+            quote!(let mut __acc: R = -<R as #rt::Real>::infinity();),
+            quote!(if #x > __acc { __acc = #x; }),
+            quote!(__acc),
+        ),
+        Red::Min => (
+            quote!(let mut __acc: R = <R as #rt::Real>::infinity();),
+            quote!(if #x < __acc { __acc = #x; }),
+            quote!(__acc),
+        ),
+        Red::LogSumExp => (
+            quote!(let mut __acc = #rt::LogSumExp::<R>::new();),
+            quote!(__acc.push(#x);),
+            quote!(__acc.finish()),
+        ),
+        Red::ArgMax | Red::ArgMin => {
+            let better = if op == Red::ArgMax {
+                quote!(#x > __best)
+            } else {
+                quote!(#x < __best)
+            };
+            let init = if op == Red::ArgMax {
+                quote!(-<R as #rt::Real>::infinity())
+            } else {
+                quote!(<R as #rt::Real>::infinity())
+            };
+            (
+                quote!(let mut __best: R = #init; let mut __arg: usize = 0;),
+                quote!(if #better { __best = #x; __arg = #v; }),
+                quote!(<R as #rt::Real>::from_usize(__arg)),
+            )
+        }
+    }
+}
+
+/// `a * D_b + b` for the (index, dimension) pairs, outermost first; `0` when empty.
+fn row_major(parts: Vec<(TokenStream, Ident)>) -> TokenStream {
+    let mut out: Option<TokenStream> = None;
+    for (ix, dim) in parts {
+        out = Some(match out {
+            None => ix,
+            Some(prev) => quote!((#prev) * #dim + #ix),
+        });
+    }
+    out.unwrap_or_else(|| quote!(0usize))
+}

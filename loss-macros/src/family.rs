@@ -1,0 +1,209 @@
+//! Families: what inputs each one provides, the names those inputs bring into the body,
+//! the index sets, and the hyper-parameters the family adds (AnyLoss amplification).
+//!
+//! The runtime lays the batch out in the same order (`loss-runtime/src/family/`).
+
+use crate::ir::{Domain, HyperId, InputId};
+
+/// A family of losses (`#[loss(binary)]`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FamilyKind {
+    Binary,
+    Logits,
+}
+
+/// Families that are designed but not shipped yet.
+const PLANNED: &[&str] = &["pairs", "scores", "views", "dense"];
+
+impl FamilyKind {
+    pub const ALL_NAMES: &'static [&'static str] =
+        &["binary", "logits", "pairs", "scores", "views", "dense"];
+
+    /// `Err(true)` for a planned family, `Err(false)` for an unknown name.
+    pub fn from_name(name: &str) -> Result<Self, bool> {
+        match name {
+            "binary" => Ok(FamilyKind::Binary),
+            "logits" => Ok(FamilyKind::Logits),
+            other => Err(PLANNED.contains(&other)),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FamilyKind::Binary => "binary",
+            FamilyKind::Logits => "logits",
+        }
+    }
+
+    pub fn roles(self) -> &'static [Role] {
+        match self {
+            FamilyKind::Binary => &[
+                Role::SoftConfusion,
+                Role::Probs,
+                Role::Amplified,
+                Role::Targets,
+            ],
+            FamilyKind::Logits => &[Role::Logits, Role::Labels],
+        }
+    }
+
+    pub fn role_names(self) -> Vec<&'static str> {
+        self.roles().iter().map(|r| r.type_name()).collect()
+    }
+
+    /// The index sets a reduction may range over.
+    pub fn sets(self) -> &'static [(&'static str, Domain)] {
+        match self {
+            FamilyKind::Binary => &[("samples", Domain::Samples)],
+            FamilyKind::Logits => &[("samples", Domain::Samples), ("classes", Domain::Classes)],
+        }
+    }
+
+    /// The raw inputs, by [`InputId`]: (name, storage, axes, differentiable).
+    pub fn raw_inputs(self) -> &'static [RawInput] {
+        match self {
+            FamilyKind::Binary => &[
+                RawInput {
+                    name: "x",
+                    storage: Storage::Values(0),
+                    axes: &[Domain::Samples],
+                    differentiable: true,
+                },
+                RawInput {
+                    name: "y",
+                    storage: Storage::Values(1),
+                    axes: &[Domain::Samples],
+                    differentiable: false,
+                },
+            ],
+            FamilyKind::Logits => &[
+                RawInput {
+                    name: "z",
+                    storage: Storage::Values(0),
+                    axes: &[Domain::Samples, Domain::Classes],
+                    differentiable: true,
+                },
+                RawInput {
+                    name: "y",
+                    storage: Storage::Labels(0),
+                    axes: &[Domain::Samples],
+                    differentiable: false,
+                },
+            ],
+        }
+    }
+
+    /// Hyper-parameters the family adds when `uses_amplification` (AnyLoss' `L` and switch).
+    pub fn family_hypers(self, uses_amplification: bool) -> Vec<FamilyHyper> {
+        match self {
+            FamilyKind::Binary if uses_amplification => vec![
+                FamilyHyper {
+                    name: "amplification",
+                    flag: false,
+                    default: 73.0,
+                    positive: true,
+                    doc: "L, the scale of the amplification A(p) = sigmoid(L·(p − ½)) (AnyLoss; the official notebooks use 73)",
+                },
+                FamilyHyper {
+                    name: "amplify",
+                    flag: true,
+                    default: 1.0,
+                    positive: false,
+                    doc: "whether to amplify; `false` gives the paper's un-amplified \"pure\" variant (a = p)",
+                },
+            ],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Where a raw input lives in the runtime's `Batch`.
+#[derive(Clone, Copy, Debug)]
+pub enum Storage {
+    Values(usize),
+    Labels(usize),
+}
+
+/// One input tensor as the kernels see it.
+#[derive(Clone, Copy, Debug)]
+pub struct RawInput {
+    pub name: &'static str,
+    pub storage: Storage,
+    pub axes: &'static [Domain],
+    pub differentiable: bool,
+}
+
+/// A hyper-parameter the family adds.
+pub struct FamilyHyper {
+    pub name: &'static str,
+    pub flag: bool,
+    pub default: f64,
+    pub positive: bool,
+    pub doc: &'static str,
+}
+
+/// An input type a definition can declare (`cm: SoftConfusion`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Role {
+    /// binary: the soft confusion matrix, fields `tp fp fn_ tn n pos neg`.
+    SoftConfusion,
+    /// binary: the probability `p[i]` (σ of the logit when given logits).
+    Probs,
+    /// binary: the amplified probability `a[i]`.
+    Amplified,
+    /// binary: the 0/1 target `y[i]`.
+    Targets,
+    /// logits: `z[i][k]`.
+    Logits,
+    /// logits: the label `y[i]`, an index.
+    Labels,
+}
+
+impl Role {
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Role::SoftConfusion => "SoftConfusion",
+            Role::Probs => "Probs",
+            Role::Amplified => "Amplified",
+            Role::Targets => "Targets",
+            Role::Logits => "Logits",
+            Role::Labels => "Labels",
+        }
+    }
+
+    pub fn from_type(family: FamilyKind, ty: &str) -> Option<Role> {
+        family.roles().iter().copied().find(|r| r.type_name() == ty)
+    }
+
+    /// Whether the role needs the family's amplification hyper-parameters.
+    pub fn uses_amplification(self) -> bool {
+        matches!(self, Role::SoftConfusion | Role::Amplified)
+    }
+
+    /// The fields of a role with fields.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            Role::SoftConfusion => &["tp", "fp", "fn_", "tn", "n", "pos", "neg"],
+            _ => &[],
+        }
+    }
+
+    /// How the role is indexed, for help messages.
+    pub fn example(self, name: &str) -> String {
+        match self {
+            Role::Logits => format!("{name}[i][k]"),
+            Role::SoftConfusion => format!("{name}.tp"),
+            _ => format!("{name}[i]"),
+        }
+    }
+}
+
+/// Hyper-parameter ids of the binary family's amplification, once assigned.
+#[derive(Clone, Copy)]
+pub struct Amplification {
+    pub scale: HyperId,
+    pub enabled: HyperId,
+}
+
+pub const X: InputId = InputId(0);
+pub const Y: InputId = InputId(1);

@@ -1,0 +1,1 @@
+//! Every shipped loss, for listing and for evaluation by name.

@@ -1,0 +1,99 @@
+//! Static descriptions of losses, their inputs and hyper-parameters (for `losskit list`).
+
+/// The input adapter a loss is written against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// Binary classification: predictions `[N]`, 0/1 targets, the soft confusion matrix.
+    Binary,
+    /// Multi-class logits `[N, C]` and integer labels `[N]`.
+    Logits,
+}
+
+impl Family {
+    /// The name used in `#[loss(..)]` and by the CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Binary => "binary",
+            Family::Logits => "logits",
+        }
+    }
+
+    /// The inputs every loss of the family takes, in call order.
+    pub fn inputs(self) -> &'static [InputInfo] {
+        match self {
+            Family::Binary => crate::family::binary::INPUTS,
+            Family::Logits => crate::family::logits::INPUTS,
+        }
+    }
+}
+
+/// What kind of values an input holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    /// Real numbers.
+    Real,
+    /// Probabilities in `[0, 1]`.
+    Probability,
+    /// 0 or 1.
+    Binary,
+    /// Class indices in `0..C`.
+    Label,
+}
+
+/// One input of a family.
+#[derive(Clone, Copy, Debug)]
+pub struct InputInfo {
+    /// Name, as `losskit eval` expects it.
+    pub name: &'static str,
+    /// Shape in symbols (`[N]`, `[N, C]`).
+    pub shape: &'static str,
+    /// Whether the loss has a gradient with respect to it.
+    pub differentiable: bool,
+    /// What the values are.
+    pub kind: InputKind,
+    /// Another input that can be given instead of this one.
+    pub alternative_to: Option<&'static str>,
+}
+
+/// The type of a hyper-parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HyperKind {
+    /// A real number (`f64` field).
+    Real,
+    /// A switch (`bool` field).
+    Flag,
+}
+
+/// One hyper-parameter of a loss.
+#[derive(Clone, Copy, Debug)]
+pub struct HyperInfo {
+    /// Field name.
+    pub name: &'static str,
+    /// Type.
+    pub kind: HyperKind,
+    /// Default value (flags: 0 or 1).
+    pub default: f64,
+    /// The constraint in words (`> 0`, `in [0, 1]`), empty when unconstrained.
+    pub constraint: &'static str,
+    /// First line of its documentation.
+    pub doc: &'static str,
+}
+
+/// Everything `losskit list` prints about a loss.
+#[derive(Clone, Copy, Debug)]
+pub struct LossInfo {
+    /// The name (the fn's name).
+    pub name: &'static str,
+    /// The family.
+    pub family: Family,
+    /// The paper it comes from (empty for user-defined losses without one).
+    pub paper: &'static str,
+    /// First sentence of its documentation.
+    pub summary: &'static str,
+    /// Hyper-parameters, in declaration order.
+    pub hypers: &'static [HyperInfo],
+    /// The definition as the compiler understood it, in readable math.
+    pub definition: &'static str,
+    /// The derived gradient, in readable math.
+    pub gradient: &'static str,
+}

@@ -1,0 +1,77 @@
+//! The interface between the `#[loss]` compiler and the runtime.
+//!
+//! The macro turns a definition into a type implementing [`Kernel`]: a fused forward loop
+//! nest and the fused backward loop nest it derived. The family adapters (in
+//! [`crate::family`]) validate user input, lay it out as a [`Batch`] and call the kernel;
+//! the dfdx glue ([`crate::core::tape`]) registers the backward once on the tape.
+
+use crate::core::info::LossInfo;
+use crate::core::real::Real;
+use crate::error::LossError;
+
+/// A batch laid out flat, as the generated kernels read it.
+///
+/// The order of `values` and `labels` is fixed by the family (see [`crate::family`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Batch<'a, R> {
+    /// Real-valued inputs, row-major.
+    pub values: &'a [&'a [R]],
+    /// Integer inputs (class labels).
+    pub labels: &'a [&'a [usize]],
+    /// Size of the `samples` index set (the batch size N).
+    pub samples: usize,
+    /// Size of the `classes` index set (C; 1 for families without classes).
+    pub classes: usize,
+    /// Whether the binary family's predictions are logits (mapped through a sigmoid).
+    pub from_logits: bool,
+}
+
+/// Buffers the forward pass leaves for the backward pass: one per materialised value
+/// (a `let` or a reduction) and the element count of each `mean`.
+#[derive(Clone, Debug, Default)]
+pub struct Workspace<R> {
+    /// Values of materialised nodes, indexed by the node's free indices.
+    pub slots: Vec<Vec<R>>,
+    /// Number of elements each `mean` reduction averaged (empty for other nodes).
+    pub counts: Vec<Vec<R>>,
+}
+
+impl<R: Real> Workspace<R> {
+    /// Makes room for `n` slots.
+    pub fn with_slots(n: usize) -> Self {
+        Self {
+            slots: vec![Vec::new(); n],
+            counts: vec![Vec::new(); n],
+        }
+    }
+}
+
+/// A compiled loss: what `#[loss]` generates for each definition.
+///
+/// Implemented by the macro only; users call the [`Loss`](crate::Loss) trait instead.
+pub trait Kernel: Clone + Send + Sync + 'static {
+    /// Name, family, paper, hyper-parameters and the derived gradient in words.
+    const INFO: &'static LossInfo;
+
+    /// Checks every hyper-parameter against its declared constraint.
+    fn validate(&self) -> Result<(), LossError>;
+
+    /// Runs the forward loop nest and returns the loss value.
+    fn forward<R: Real>(&self, batch: &Batch<'_, R>, ws: &mut Workspace<R>) -> R;
+
+    /// Runs the derived backward loop nest: adds `seed · ∂L/∂x` into `grads[k]` for the
+    /// family's k-th differentiable input.
+    fn backward<R: Real>(
+        &self,
+        batch: &Batch<'_, R>,
+        ws: &Workspace<R>,
+        seed: R,
+        grads: &mut [&mut [R]],
+    );
+
+    /// Reads a hyper-parameter by name (flags read as 0 or 1).
+    fn hyper(&self, name: &str) -> Option<f64>;
+
+    /// Sets a hyper-parameter by name (flags from 0 or 1) without validating it.
+    fn set_hyper(&mut self, name: &str, value: f64) -> Result<(), LossError>;
+}

@@ -1,0 +1,47 @@
+//! The dfdx glue, written once: turn a computed loss value into a rank-0 tensor and
+//! register the kernel's derived backward as exactly one operation on the tape.
+//!
+//! With a [`NoneTape`](dfdx::prelude::NoneTape) input nothing is registered and the
+//! backward closure (with the buffers it owns) is dropped unrun.
+
+use dfdx::prelude::CpuError;
+use dfdx::prelude::*;
+
+/// Wraps `value` in a rank-0 tensor carrying `input`'s tape, and registers `backward`
+/// as the one backward op of the loss head.
+///
+/// `backward(seed, grad)` must add `seed · ∂L/∂input` into `grad` (laid out like `input`).
+/// It only runs when the tape owns gradients. The input must not be a broadcast view
+/// (its gradient buffer would be smaller than its shape); dfdx then reports
+/// `CpuError::WrongNumElements` from `backward`.
+pub fn attach<S, E, T, B>(
+    input: Tensor<S, E, Cpu, T>,
+    value: E,
+    backward: B,
+) -> Tensor<(), E, Cpu, T>
+where
+    S: Shape,
+    E: Dtype,
+    T: Tape<E, Cpu>,
+    B: 'static + FnOnce(E, &mut [E]),
+{
+    let numel = input.shape().num_elements();
+    let (input, mut tape) = input.split_tape();
+    let out: Tensor<(), E, Cpu> = input.device().tensor(value);
+    if T::OWNS_TAPE {
+        let input_ghost = input.ghost();
+        let out_ghost = out.ghost();
+        drop(input);
+        tape.add_backward_op(move |grads| {
+            let seed = grads.get_or_alloc_mut(&out_ghost)?[0];
+            let grad = grads.get_or_alloc_mut(&input_ghost)?;
+            // a broadcast view stores fewer elements than its shape has
+            if grad.len() != numel {
+                return Err(CpuError::WrongNumElements);
+            }
+            backward(seed, grad.as_mut_slice());
+            Ok(())
+        });
+    }
+    out.put_tape(tape)
+}

@@ -1,0 +1,1 @@
+//! Evaluating a loss chosen at run time, from plain arrays (used by `losskit eval`).

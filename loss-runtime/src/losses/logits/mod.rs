@@ -1,0 +1,5 @@
+//! Losses over multi-class logits `[N, C]` and integer labels.
+
+mod cross_entropy;
+
+pub use cross_entropy::*;

@@ -1,0 +1,12 @@
+//! losskit: loss functions written as math.
+#![warn(missing_docs)]
+
+pub use loss_runtime::*;
+
+/// Everything a training loop needs: the `#[loss]` macro, the `Loss` trait, the shipped
+/// losses, and dfdx's prelude.
+pub mod prelude {
+    pub use dfdx::prelude::*;
+    pub use loss_runtime::losses::*;
+    pub use loss_runtime::{loss, FromLogits, Kernel, Loss, LossError};
+}
