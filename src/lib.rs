@@ -8,5 +8,5 @@ pub use loss_runtime::*;
 pub mod prelude {
     pub use dfdx::prelude::*;
     pub use loss_runtime::losses::*;
-    pub use loss_runtime::{loss, FromLogits, Kernel, Loss, LossError};
+    pub use loss_runtime::{loss, FromLogits, Loss, LossError};
 }

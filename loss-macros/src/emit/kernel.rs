@@ -404,7 +404,7 @@ impl<'a> KernelCx<'a> {
             .collect();
         quote! {
             #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
-            fn forward<R: #rt::Real>(&self, __b: &#rt::Batch<'_, R>, __ws: &mut #rt::Workspace<R>) -> R {
+            fn kernel_forward<R: #rt::Real>(&self, __b: &#rt::Batch<'_, R>, __ws: &mut #rt::Workspace<R>) -> R {
                 #prologue
                 #body
                 let __value = #root[0];
@@ -466,7 +466,7 @@ impl<'a> KernelCx<'a> {
         }
         quote! {
             #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
-            fn backward<R: #rt::Real>(&self, __b: &#rt::Batch<'_, R>, __ws: &#rt::Workspace<R>, __seed: R, __grads: &mut [&mut [R]]) {
+            fn kernel_backward<R: #rt::Real>(&self, __b: &#rt::Batch<'_, R>, __ws: &#rt::Workspace<R>, __seed: R, __grads: &mut [&mut [R]]) {
                 #prologue
                 #setup
                 #body

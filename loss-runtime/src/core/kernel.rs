@@ -57,11 +57,11 @@ pub trait Kernel: Clone + Send + Sync + 'static {
     fn validate(&self) -> Result<(), LossError>;
 
     /// Runs the forward loop nest and returns the loss value.
-    fn forward<R: Real>(&self, batch: &Batch<'_, R>, ws: &mut Workspace<R>) -> R;
+    fn kernel_forward<R: Real>(&self, batch: &Batch<'_, R>, ws: &mut Workspace<R>) -> R;
 
     /// Runs the derived backward loop nest: adds `seed · ∂L/∂x` into `grads[k]` for the
     /// family's k-th differentiable input.
-    fn backward<R: Real>(
+    fn kernel_backward<R: Real>(
         &self,
         batch: &Batch<'_, R>,
         ws: &Workspace<R>,

@@ -143,13 +143,13 @@ where
         from_logits,
     )?;
     let mut ws = Workspace::default();
-    let value = kernel.forward(&batch(&[&p, &y], n, from_logits), &mut ws);
+    let value = kernel.kernel_forward(&batch(&[&p, &y], n, from_logits), &mut ws);
     if !T::OWNS_TAPE {
         return Ok(tape::attach(preds, value, |_: E, _: &mut [E]| {}));
     }
     let kernel = kernel.clone();
     Ok(tape::attach(preds, value, move |seed, grad| {
         let values: [&[E]; 2] = [&p, &y];
-        kernel.backward(&batch(&values, n, from_logits), &ws, seed, &mut [grad]);
+        kernel.kernel_backward(&batch(&values, n, from_logits), &ws, seed, &mut [grad]);
     }))
 }

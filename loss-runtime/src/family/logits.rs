@@ -96,7 +96,7 @@ where
     let z = logits.as_vec();
     let (n, c) = check_inputs(logits.shape().concrete().as_ref(), &z, labels)?;
     let mut ws = Workspace::default();
-    let value = kernel.forward(&batch(&[&z], &[labels], n, c), &mut ws);
+    let value = kernel.kernel_forward(&batch(&[&z], &[labels], n, c), &mut ws);
     if !T::OWNS_TAPE {
         return Ok(tape::attach(logits, value, |_: E, _: &mut [E]| {}));
     }
@@ -104,6 +104,6 @@ where
     Ok(tape::attach(logits, value, move |seed, grad| {
         let values: [&[E]; 1] = [&z];
         let labels: [&[usize]; 1] = [&labels];
-        kernel.backward(&batch(&values, &labels, n, c), &ws, seed, &mut [grad]);
+        kernel.kernel_backward(&batch(&values, &labels, n, c), &ws, seed, &mut [grad]);
     }))
 }

@@ -97,8 +97,8 @@ pub fn anyloss_fbeta(
 /// let p: Tensor<Rank1<3>, f64, _> = dev.tensor([0.7, 0.4, 0.2]);
 /// let y: Tensor<Rank1<3>, f64, _> = dev.tensor([1.0, 1.0, 0.0]);
 /// let loss = AnylossF1::default().with_amplification(5.0).forward(p.leaky_trace(), &y);
-/// let grads = loss.backward();
 /// assert!(loss.array() > 0.0 && loss.array() < 1.0);
+/// let grads = loss.backward();
 /// ```
 #[loss(binary, paper = "AnyLoss (Han, Moniz & Chawla, KDD 2024)")]
 pub fn anyloss_f1(

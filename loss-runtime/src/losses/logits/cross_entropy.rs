@@ -20,8 +20,8 @@ use crate::loss;
 /// let dev: Cpu = Default::default();
 /// let z: Tensor<Rank2<2, 3>, f64, _> = dev.tensor([[2.0, 0.5, -1.0], [0.0, 0.0, 3.0]]);
 /// let loss = SoftmaxCrossEntropy::default().forward(z.leaky_trace(), &[0, 2]);
-/// let grads = loss.backward();
 /// assert!(loss.array() > 0.0);
+/// let grads = loss.backward();
 /// ```
 #[loss(logits)]
 pub fn softmax_cross_entropy(z: Logits, y: Labels) -> PerSample {

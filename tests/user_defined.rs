@@ -1,0 +1,158 @@
+//! Losses defined outside the runtime, the way a user writes them: they compile with
+//! `#[loss]`, and their derived gradients agree with central finite differences.
+
+use losskit::prelude::*;
+
+/// Z-loss shape (paper 09): per-row mean and standard deviation reused, then a gather.
+#[loss(logits)]
+pub fn z_score_margin(
+    z: Logits,
+    y: Labels,
+    #[hyper(default = 1.0, positive)] a: f64,
+    #[hyper(default = 3.0)] b: f64,
+) -> PerSample {
+    let mu = mean(classes, |k| z[i][k]);
+    let sd = sqrt(mean(classes, |k| sq(z[i][k] - mu)) + 1e-12);
+    softplus(a * (b - (z[i][y[i]] - mu) / sd)) / a
+}
+
+/// A filtered reduction, a max over a set, `select`, `detach`, `clamp` and powers.
+#[loss(logits)]
+pub fn hardest_margin(
+    z: Logits,
+    y: Labels,
+    #[hyper(default = 0.5, nonnegative)] margin: f64,
+) -> PerSample {
+    let hardest = max(classes.filter(|k| k != y[i]), |k| z[i][k]);
+    let gap = hardest - z[i][y[i]] + margin;
+    let spread = sum(classes.filter(|k| z[i][k] > detach(hardest) - 1.0), |k| {
+        powi(z[i][k] - hardest, 2)
+    });
+    select(gap > 0.0, gap, 0.1 * tanh(gap)) + clamp(spread, 0.0, 4.0) * 0.01
+}
+
+/// Focal-style loss written with `ln`, `exp` and `powf` (the compiler rewrites
+/// `ln(sum(exp))` into a stable logsumexp).
+#[loss(logits)]
+pub fn focal_like(
+    z: Logits,
+    y: Labels,
+    #[hyper(default = 2.0, nonnegative)] gamma: f64,
+) -> PerSample {
+    let log_p = z[i][y[i]] - ln(sum(classes, |k| exp(z[i][k])));
+    -powf(1.0 - exp(log_p) + 1e-9, gamma) * log_p
+}
+
+/// A binary-family loss using per-sample inputs and the batch mean.
+#[loss(binary)]
+pub fn weighted_bce(
+    p: Probs,
+    y: Targets,
+    #[hyper(default = 2.0, positive)] pos_weight: f64,
+) -> PerSample {
+    -(pos_weight * y[i] * ln(p[i] + 1e-12) + (1.0 - y[i]) * ln(1.0 - p[i] + 1e-12))
+}
+
+fn logits_case(n: usize, c: usize, seed: u64, scale: f64) -> (Vec<f64>, Vec<usize>) {
+    let mut s = seed;
+    let mut next = || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    };
+    let z: Vec<f64> = (0..n * c).map(|_| next() * scale).collect();
+    let y: Vec<usize> = (0..n)
+        .map(|_| ((next() + 1.0) * 0.5 * c as f64) as usize % c)
+        .collect();
+    (z, y)
+}
+
+fn check_logits_gradient<L>(loss: &L, n: usize, c: usize, scale: f64)
+where
+    L: Loss<
+            Tensor<(usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>,
+            [usize],
+            Output = Tensor<(), f64, Cpu, OwnedTape<f64, Cpu>>,
+        > + Loss<Tensor<(usize, usize), f64, Cpu>, [usize], Output = Tensor<(), f64, Cpu>>,
+{
+    let dev: Cpu = Default::default();
+    for seed in 1..4 {
+        let (z, y) = logits_case(n, c, seed, scale);
+        let x = dev.tensor_from_vec(z.clone(), (n, c));
+        let out = loss.forward(x.leaky_trace(), &y);
+        let grad = out.backward().get(&x).as_vec();
+        let value = |v: &Vec<f64>| {
+            loss.forward(dev.tensor_from_vec(v.clone(), (n, c)), &y)
+                .array()
+        };
+        for j in 0..z.len() {
+            let h = 1e-6;
+            let (mut a, mut b) = (z.clone(), z.clone());
+            a[j] += h;
+            b[j] -= h;
+            let fd = (value(&a) - value(&b)) / (2.0 * h);
+            approx::assert_abs_diff_eq!(grad[j], fd, epsilon = 1e-6 * (1.0 + fd.abs()));
+        }
+    }
+}
+
+#[test]
+fn z_score_margin_gradient_matches_finite_differences() {
+    check_logits_gradient(&ZScoreMargin::default(), 4, 5, 2.0);
+}
+
+#[test]
+fn z_score_margin_is_shift_and_scale_invariant() {
+    let dev: Cpu = Default::default();
+    let (z, y) = logits_case(3, 4, 7, 1.0);
+    let base = ZScoreMargin::default()
+        .forward(dev.tensor_from_vec(z.clone(), (3, 4)), &y)
+        .array();
+    let moved: Vec<f64> = z.iter().map(|v| 3.0 * v + 10.0).collect();
+    let other = ZScoreMargin::default()
+        .forward(dev.tensor_from_vec(moved, (3, 4)), &y)
+        .array();
+    approx::assert_abs_diff_eq!(base, other, epsilon = 1e-9);
+}
+
+#[test]
+fn hardest_margin_gradient_matches_finite_differences() {
+    check_logits_gradient(&HardestMargin::default(), 4, 5, 1.5);
+}
+
+#[test]
+fn focal_like_gradient_matches_finite_differences() {
+    check_logits_gradient(&FocalLike::default(), 3, 4, 2.0);
+    // large logits: the rewritten logsumexp keeps it finite
+    let dev: Cpu = Default::default();
+    let z = dev.tensor_from_vec(vec![500.0f64, -500.0, 0.0, 800.0, 0.0, -800.0], (2, 3));
+    let v: f64 = FocalLike::default().forward(z, &[0, 2]).array();
+    assert!(v.is_finite(), "{v}");
+}
+
+#[test]
+fn weighted_bce_matches_a_naive_loop() {
+    let dev: Cpu = Default::default();
+    let p = [0.9, 0.2, 0.6, 0.3];
+    let y = [1.0, 0.0, 0.0, 1.0];
+    let naive: f64 = p
+        .iter()
+        .zip(&y)
+        .map(|(p, y)| -(2.0 * y * (p + 1e-12f64).ln() + (1.0 - y) * (1.0 - p + 1e-12f64).ln()))
+        .sum::<f64>()
+        / 4.0;
+    let pt: Tensor<Rank1<4>, f64, _> = dev.tensor(p);
+    let yt: Tensor<Rank1<4>, f64, _> = dev.tensor(y);
+    let ours = WeightedBce::default().forward(pt.leaky_trace(), &yt);
+    approx::assert_abs_diff_eq!(ours.array(), naive, epsilon = 1e-12);
+    let g = ours.backward().get(&pt).array();
+    for j in 0..4 {
+        let d = if y[j] == 1.0 {
+            -2.0 / (p[j] + 1e-12)
+        } else {
+            1.0 / (1.0 - p[j] + 1e-12)
+        } / 4.0;
+        approx::assert_abs_diff_eq!(g[j], d, epsilon = 1e-9);
+    }
+}
