@@ -10,3 +10,8 @@ pub mod prelude {
     pub use loss_runtime::losses::*;
     pub use loss_runtime::{loss, FromLogits, Loss, LossError};
 }
+
+/// The README's code blocks, run as doctests so the README cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -33,3 +33,19 @@ pub mod __private {
     pub use crate::FromLogits;
     pub use dfdx::prelude::{Cpu, Dtype, Shape, Tape, Tensor};
 }
+
+/// The language accepted by [`#[loss]`](macro@loss): every construct, what it means, and
+/// the derivative the compiler uses for it.
+///
+#[doc = include_str!("dsl.md")]
+///
+/// Inputs by family:
+///
+/// | family | declare | names in the body |
+/// |---|---|---|
+/// | `binary` | `cm: SoftConfusion`, `p: Probs`, `a: Amplified`, `y: Targets` | `cm.tp cm.fp cm.fn_ cm.tn cm.n cm.pos cm.neg`, `p[i]`, `a[i]`, `y[i]` |
+/// | `logits` | `z: Logits`, `y: Labels` | `z[i][k]`, `y[i]` (an index) |
+///
+/// Hyper-parameters: `#[hyper(default = 1.0, positive)] alpha: f64` (constraints:
+/// `positive`, `nonnegative`, `range(lo, hi)`; `bool` switches too; `doc = ".."`).
+pub mod dsl {}

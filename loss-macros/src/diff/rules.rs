@@ -282,4 +282,14 @@ mod tests {
         let r = p.graph.unary(Un::Round, x);
         assert!(d(&mut p, r).is_empty());
     }
+
+    /// Every function the language accepts has a row (with its derivative) in the DSL
+    /// reference that the runtime docs and the README show.
+    #[test]
+    fn every_function_is_in_the_dsl_reference() {
+        let table = include_str!("../../../loss-runtime/src/dsl.md");
+        for f in crate::lower::FUNCTIONS {
+            assert!(table.contains(&format!("`{f}(")), "`{f}` is missing from loss-runtime/src/dsl.md");
+        }
+    }
 }
