@@ -28,7 +28,11 @@ fn case(n: usize, c: usize) -> Case {
         one_hot[i * c + l] = 1.0;
     }
     let one_hot = dev.tensor_from_vec(one_hot, (n, c));
-    Case { logits, labels, one_hot }
+    Case {
+        logits,
+        labels,
+        one_hot,
+    }
 }
 
 #[divan::bench(args = SIZES)]
@@ -45,7 +49,10 @@ fn losskit_generated(bencher: divan::Bencher, &(n, c): &(usize, usize)) {
 fn dfdx_builtin(bencher: divan::Bencher, &(n, c): &(usize, usize)) {
     let case = case(n, c);
     bencher.bench_local(|| {
-        let out = dfdx::losses::cross_entropy_with_logits_loss(case.logits.leaky_trace(), case.one_hot.clone());
+        let out = dfdx::losses::cross_entropy_with_logits_loss(
+            case.logits.leaky_trace(),
+            case.one_hot.clone(),
+        );
         out.backward()
     });
 }

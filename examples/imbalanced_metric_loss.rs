@@ -1,5 +1,6 @@
 //! Trains one small MLP on an imbalanced breast-cancer task with plain binary cross-entropy
-//! and with AnyLoss metric losses, from the same seed, and compares held-out F1.
+//! and with AnyLoss metric losses (F1, balanced accuracy, G-mean), each from the same seed,
+//! and compares their held-out F1 and balanced accuracy at threshold 0.5.
 //!
 //! ```text
 //! cargo run --release --example imbalanced_metric_loss                 # full run
@@ -13,9 +14,14 @@
 //! `data/README.md`), 212 malignant and 357 benign. Malignant is the positive class. To make
 //! the task properly imbalanced we keep only every [`KEEP_EVERY_NTH_POSITIVE`]-th malignant
 //! row in file order (53 of 212) and every benign row, which leaves 53 positives out of 410
-//! samples (12.9 %). Everything below — the thinning, the stratified split, the mini-batch
-//! order and the weight initialisation — is a pure function of [`SEED`], so two runs print
-//! the same table.
+//! samples (12.9 %).
+//!
+//! One test split of 123 samples holds only 16 positives, so one F1 moves by about 0.03
+//! per misclassified positive. The table therefore repeats the whole comparison over
+//! [`REPEATS`] stratified 70/30 splits; in split `r` every loss starts from the same
+//! weights and sees the same mini-batches (both seeded with `SEED + r`). Everything — the
+//! thinning, the splits, the batch order and the initialisation — is a pure function of
+//! [`SEED`], so two runs print the same table (the timings aside).
 
 use std::time::Instant;
 
@@ -30,20 +36,22 @@ const KEEP_EVERY_NTH_POSITIVE: usize = 4;
 const TEST_FRACTION: f64 = 0.3;
 const BATCH_SIZE: usize = 64;
 const LEARNING_RATE: f64 = 3e-3;
-const SEED: u64 = 7;
+const SEED: u64 = 0;
+/// Number of stratified splits (seeds `SEED`, `SEED + 1`, …) the table averages over.
+const REPEATS: usize = 20;
 /// Amplification L of the AnyLoss soft confusion matrix, `a = σ(L·(σ(z) − ½))`.
 ///
-/// The paper's default, 73, is tuned for a network whose last layer is a sigmoid. Here the
+/// The paper's default, 73, is meant for a network whose last layer is a sigmoid. Here the
 /// network outputs logits and the loss applies the sigmoid, so `da/dz` carries an extra
-/// factor `σ(z)(1 − σ(z))`, and with L = 73 a positive the network currently scores at
-/// `σ(z) = 0.2` already has `a ≈ 3e-10`: it contributes (almost) no gradient and is never
-/// pulled back. A smaller L keeps a usable slope over the whole range of predictions while
-/// still pushing `a` towards 0/1 near the threshold. We tried 5, 10, 20, 30 and 73 on this
-/// split: 5–20 all train well, 73 stalls for some seeds; 10 is the middle of the good range.
-const AMPLIFICATION_DEFAULT: f64 = 10.0;
-#[allow(non_snake_case)] fn AMP() -> f64 { std::env::var("T_AMP").ok().and_then(|v| v.parse().ok()).unwrap_or(AMPLIFICATION_DEFAULT) }
-#[allow(non_snake_case)] fn SEEDF() -> u64 { std::env::var("T_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(SEED) }
-#[allow(non_snake_case)] fn LR() -> f64 { std::env::var("T_LR").ok().and_then(|v| v.parse().ok()).unwrap_or(LEARNING_RATE) }
+/// factor `σ(z)(1 − σ(z))`, and with L = 73 a positive the network scores at `σ(z) = 0.2`
+/// already has `a ≈ 3e-10`: it adds almost nothing to the gradient, so a confidently wrong
+/// sample is hardly pulled back. A smaller L keeps a usable slope over the whole range of
+/// predictions while still pushing `a` towards 0/1 near the threshold. Measured with this
+/// file's defaults (150 epochs, 20 splits), the mean held-out F1 of `AnylossF1` was
+/// 0.918 (L = 5), 0.920 (10), 0.917 (20), 0.912 (30) and 0.900 (73), against 0.903 for
+/// cross-entropy; L = 10 was also the best of these for split seeds starting at 100 and
+/// at 1000, and for 50 and 300 epochs. So every L learns, and 73 just gains nothing.
+const AMPLIFICATION: f64 = 10.0;
 
 const FEATURES: usize = 30;
 type Mlp = (Linear<FEATURES, 16>, ReLU, Linear<16, 1>);
@@ -56,94 +64,132 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/breast_cancer.csv");
     let raw = load_breast_cancer(path)?;
     let data = thin_positives(&raw, KEEP_EVERY_NTH_POSITIVE);
-    let split = stratified_split(&data, TEST_FRACTION, SEEDF());
-
-    let (train_pos, test_pos) = (split.train.positives(), split.test.positives());
+    let shape = stratified_split(&data, TEST_FRACTION, SEED);
     println!(
-        "breast cancer (UCI WDBC), positive = malignant, every {}th kept: {} samples, {} positive \
-         ({:.1} %); train {} ({} pos) / test {} ({} pos); MLP {FEATURES}-16-1, Adam lr {}, \
-         batch {}, {} epochs, seed {}, AnyLoss L = {}",
+        "setup: UCI breast cancer, positive = malignant thinned to every {}th: {} samples, {} \
+         positive ({:.1} %); stratified split train {} ({} pos) / test {} ({} pos), {} splits \
+         (seeds {}-{}); MLP {FEATURES}-16-1, Adam lr {}, batch {}, {} epochs; AnyLoss L = {}",
         KEEP_EVERY_NTH_POSITIVE,
         data.len(),
         data.positives(),
         100.0 * data.positives() as f64 / data.len() as f64,
-        split.train.len(),
-        train_pos,
-        split.test.len(),
-        test_pos,
+        shape.train.len(),
+        shape.train.positives(),
+        shape.test.len(),
+        shape.test.positives(),
+        REPEATS,
+        SEED,
+        SEED + REPEATS as u64 - 1,
         LEARNING_RATE,
         BATCH_SIZE,
         epochs,
-        SEED,
-        AMP(),
+        AMPLIFICATION,
     );
 
-    let f1 = AnylossF1::default().with_amplification(AMP());
-    let bacc = AnylossBalancedAccuracy::default().with_amplification(AMP());
-    let gmean = AnylossGmean::default().with_amplification(AMP());
-    type Objective = Box<dyn Fn(Logits<OwnedTape<f32, Cpu>>, &Targets) -> Tensor<(), f32, Cpu, OwnedTape<f32, Cpu>>>;
-    let objectives: Vec<(&str, Objective)> = vec![
+    let f1 = AnylossF1::default().with_amplification(AMPLIFICATION);
+    let bacc = AnylossBalancedAccuracy::default().with_amplification(AMPLIFICATION);
+    let gmean = AnylossGmean::default().with_amplification(AMPLIFICATION);
+    let objectives: Vec<(&str, Box<Objective>)> = vec![
         (
             "binary cross-entropy",
             Box::new(|z, y| binary_cross_entropy_with_logits_loss(z, y.clone())),
         ),
-        ("AnylossF1", Box::new(move |z, y| f1.forward(FromLogits(z), y))),
+        (
+            "AnylossF1",
+            Box::new(move |z, y| f1.forward(FromLogits(z), y)),
+        ),
         (
             "AnylossBalancedAccuracy",
             Box::new(move |z, y| bacc.forward(FromLogits(z), y)),
         ),
-        ("AnylossGmean", Box::new(move |z, y| gmean.forward(FromLogits(z), y))),
+        (
+            "AnylossGmean",
+            Box::new(move |z, y| gmean.forward(FromLogits(z), y)),
+        ),
     ];
+
+    let start = Instant::now();
+    let mut results: Vec<Vec<Confusion>> = vec![Vec::new(); objectives.len()];
+    let mut seconds = vec![0.0; objectives.len()];
+    for repeat in 0..REPEATS as u64 {
+        let seed = SEED + repeat;
+        let split = stratified_split(&data, TEST_FRACTION, seed);
+        for (k, (_, objective)) in objectives.iter().enumerate() {
+            let t = Instant::now();
+            let model = train(&split.train, epochs, seed, objective.as_ref());
+            results[k].push(evaluate(&model, &split.test));
+            seconds[k] += t.elapsed().as_secs_f64();
+        }
+    }
 
     println!();
     println!(
-        "{:<24} {:>6} {:>8} {:>9} {:>6}   {:>3} {:>3} {:>3} {:>3}   {:>6}",
-        "trained with", "F1", "bal.acc", "precision", "recall", "TP", "FP", "FN", "TN", "time"
+        "{:<24} {:>14} {:>14} {:>9} {:>6}  {:>15}  {:>5}",
+        "trained with", "F1", "bal. acc.", "precision", "recall", "F1 vs BCE w/t/l", "time"
     );
-    let start = Instant::now();
-    for (name, objective) in &objectives {
-        let t = Instant::now();
-        let model = train(&split.train, epochs, objective);
-        let m = evaluate(&model, &split.test);
+    let baseline: Vec<f64> = results[0].iter().map(Confusion::f1).collect();
+    for (k, (name, _)) in objectives.iter().enumerate() {
+        let (runs, secs) = (&results[k], seconds[k]);
+        let f1s: Vec<f64> = runs.iter().map(Confusion::f1).collect();
+        let baccs: Vec<f64> = runs.iter().map(Confusion::balanced_accuracy).collect();
+        let precision = mean(&runs.iter().map(Confusion::precision).collect::<Vec<_>>());
+        let recall = mean(&runs.iter().map(Confusion::recall).collect::<Vec<_>>());
+        let versus = if k == 0 {
+            "-".to_string()
+        } else {
+            let wins = f1s.iter().zip(&baseline).filter(|(a, b)| a > b).count();
+            let ties = f1s.iter().zip(&baseline).filter(|(a, b)| a == b).count();
+            format!("{wins}/{ties}/{}", f1s.len() - wins - ties)
+        };
         println!(
-            "{:<24} {:>6.3} {:>8.3} {:>9.3} {:>6.3}   {:>3} {:>3} {:>3} {:>3}   {:>5.2}s",
+            "{:<24} {:>6.3} ± {:.3} {:>6.3} ± {:.3} {:>9.3} {:>6.3}  {:>15}  {:>4.1}s",
             name,
-            m.f1(),
-            m.balanced_accuracy(),
-            m.precision(),
-            m.recall(),
-            m.tp,
-            m.fp,
-            m.fn_,
-            m.tn,
-            t.elapsed().as_secs_f64()
+            mean(&f1s),
+            std_dev(&f1s),
+            mean(&baccs),
+            std_dev(&baccs),
+            precision,
+            recall,
+            versus,
+            secs
         );
     }
     println!();
     println!(
-        "held-out metrics at threshold 0.5 (logit > 0) on {} test samples; total {:.2}s",
-        split.test.len(),
+        "held-out metrics at threshold 0.5 (logit > 0): mean ± standard deviation over {} \
+         stratified splits; w/t/l = splits where F1 beats / ties / trails BCE's; total {:.1}s",
+        REPEATS,
         start.elapsed().as_secs_f64()
     );
     Ok(())
 }
 
+fn mean(xs: &[f64]) -> f64 {
+    xs.iter().sum::<f64>() / xs.len() as f64
+}
+
+fn std_dev(xs: &[f64]) -> f64 {
+    let m = mean(xs);
+    (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / xs.len() as f64).sqrt()
+}
+
+/// A training objective: logits `[n, 1]` and 0/1 targets `[n, 1]` to a scalar loss.
+type Objective =
+    dyn Fn(Logits<OwnedTape<f32, Cpu>>, &Targets) -> Tensor<(), f32, Cpu, OwnedTape<f32, Cpu>>;
+
 /// Trains a fresh model (the same initial weights every time) with mini-batch Adam.
-fn train<F>(train: &Dataset, epochs: usize, objective: &F) -> Model
-where
-    F: Fn(Logits<OwnedTape<f32, Cpu>>, &Targets) -> Tensor<(), f32, Cpu, OwnedTape<f32, Cpu>> + ?Sized,
-{
-    let dev = Cpu::seed_from_u64(SEEDF());
+fn train(train: &Dataset, epochs: usize, seed: u64, objective: &Objective) -> Model {
+    let dev = Cpu::seed_from_u64(seed);
     let mut model = dev.build_module::<Mlp, f32>();
     let mut grads = model.alloc_grads();
     let mut opt = Adam::new(
         &model,
         AdamConfig {
-            lr: LR(),
+            lr: LEARNING_RATE,
             ..Default::default()
         },
     );
-    let mut rng = SplitMix64(SEEDF() ^ 0x5eed);
+    let mut rng = SplitMix64(seed ^ 0x5eed);
     let mut order: Vec<usize> = (0..train.len()).collect();
     for _ in 0..epochs {
         rng.shuffle(&mut order);
@@ -152,7 +198,8 @@ where
             let logits = model.forward_mut(x.traced(grads));
             let loss = objective(logits, &y);
             grads = loss.backward();
-            opt.update(&mut model, &grads).expect("every parameter has a gradient");
+            opt.update(&mut model, &grads)
+                .expect("every parameter has a gradient");
             model.zero_grads(&mut grads);
         }
     }
@@ -177,7 +224,7 @@ fn evaluate(model: &Model, data: &Dataset) -> Confusion {
     c
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Confusion {
     tp: usize,
     fp: usize,
@@ -226,10 +273,17 @@ impl Dataset {
         self.labels.push(label);
     }
     /// The rows at `indices` as an `[n, 30]` input and `[n, 1]` 0/1 targets.
-    fn batch(&self, dev: &Cpu, indices: &[usize]) -> (Tensor<(usize, Const<FEATURES>), f32, Cpu>, Targets) {
+    fn batch(
+        &self,
+        dev: &Cpu,
+        indices: &[usize],
+    ) -> (Tensor<(usize, Const<FEATURES>), f32, Cpu>, Targets) {
         let n = indices.len();
         let x: Vec<f32> = indices.iter().flat_map(|&i| self.rows[i]).collect();
-        let y: Vec<f32> = indices.iter().map(|&i| f32::from(u8::from(self.labels[i]))).collect();
+        let y: Vec<f32> = indices
+            .iter()
+            .map(|&i| f32::from(u8::from(self.labels[i])))
+            .collect();
         (
             dev.tensor_from_vec(x, (n, Const::<FEATURES>)),
             dev.tensor_from_vec(y, (n, Const::<1>)),
@@ -262,11 +316,17 @@ fn load_breast_cancer(path: &str) -> Result<Dataset, String> {
         let bad = |what: &str| format!("{path}:{}: {what}", line_no + 2);
         let fields: Vec<&str> = line.split(',').collect();
         if fields.len() != FEATURES + 1 {
-            return Err(bad(&format!("{} fields, expected {}", fields.len(), FEATURES + 1)));
+            return Err(bad(&format!(
+                "{} fields, expected {}",
+                fields.len(),
+                FEATURES + 1
+            )));
         }
         let mut row = [0.0f32; FEATURES];
         for (value, field) in row.iter_mut().zip(&fields) {
-            *value = field.parse().map_err(|_| bad(&format!("bad number {field:?}")))?;
+            *value = field
+                .parse()
+                .map_err(|_| bad(&format!("bad number {field:?}")))?;
         }
         let class: usize = fields[FEATURES]
             .parse()
@@ -309,7 +369,9 @@ fn stratified_split(data: &Dataset, test_fraction: f64, seed: u64) -> Split {
     let mut rng = SplitMix64(seed);
     let (mut train, mut test) = (Dataset::default(), Dataset::default());
     for class in [true, false] {
-        let mut idx: Vec<usize> = (0..data.len()).filter(|&i| data.labels[i] == class).collect();
+        let mut idx: Vec<usize> = (0..data.len())
+            .filter(|&i| data.labels[i] == class)
+            .collect();
         rng.shuffle(&mut idx);
         let n_test = (idx.len() as f64 * test_fraction).round() as usize;
         for (k, &i) in idx.iter().enumerate() {
@@ -368,16 +430,15 @@ fn epochs_from_args() -> Result<usize, String> {
             .filter(|&n| n > 0)
             .ok_or_else(|| format!("epochs must be a positive integer, got {s:?}"))
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "--epochs" {
-            return parse(&args.next().ok_or("--epochs needs a value")?);
-        } else if let Some(v) = arg.strip_prefix("--epochs=") {
-            return parse(v);
-        } else {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => {}
+        [flag, n] if flag == "--epochs" => return parse(n),
+        [arg] if arg.starts_with("--epochs=") => return parse(&arg["--epochs=".len()..]),
+        _ => {
             return Err(format!(
-                "unknown argument {arg:?}; usage: imbalanced_metric_loss [--epochs N]"
-            ));
+                "unexpected arguments {args:?}; usage: imbalanced_metric_loss [--epochs N]"
+            ))
         }
     }
     match std::env::var("LOSSKIT_EPOCHS") {

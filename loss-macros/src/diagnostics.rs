@@ -14,56 +14,98 @@ fn spanned(tokens: &dyn ToTokens, msg: String) -> Error {
     Error::new_spanned(tokens, msg)
 }
 
-/// The closest candidate to `name` by edit distance, if it is close enough to be a typo.
+/// The closest candidate to `name` by edit distance, if it is close enough to be a typo:
+/// at most a third of the longer name's characters differ (one for short names), and
+/// fewer than all of `name`'s (so `z` never suggests `i`). Ties go to the first candidate.
 pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    let len = name.chars().count();
     candidates
         .into_iter()
         .map(|c| (edit_distance(name, c), c))
-        .filter(|&(d, c)| d <= (c.len().max(name.len()) / 3).max(1))
+        .filter(|&(d, c)| {
+            let longest = len.max(c.chars().count());
+            d > 0 && d < len && d <= (longest / 3).max(1)
+        })
         .min_by_key(|&(d, _)| d)
         .map(|(_, c)| c)
 }
 
+/// Edits between `a` and `b`: insertions, deletions, substitutions and swaps of two
+/// neighbouring characters (`maen` → `mean` is one), each counting one.
 fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // d[i][j]: edits between a[..i] and b[..j]
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
 }
 
-fn suggestion(name: &str, candidates: &[&str]) -> String {
+/// `did you mean `c`? (listing)` when `name` looks like a typo of a candidate, else `listing`.
+fn suggest_or(name: &str, candidates: &[&str], listing: String) -> String {
     match did_you_mean(name, candidates.iter().copied()) {
-        Some(c) => format!("; help: did you mean `{c}`?"),
+        Some(c) => format!("did you mean `{c}`? ({listing})"),
+        None => listing,
+    }
+}
+
+/// `did you mean `c`?` when `name` looks like a typo of a candidate, else `otherwise`
+/// (for long or open-ended lists, which would bury the suggestion).
+fn suggest_else(name: &str, candidates: &[&str], otherwise: String) -> String {
+    match did_you_mean(name, candidates.iter().copied()) {
+        Some(c) => format!("did you mean `{c}`?"),
+        None => otherwise,
+    }
+}
+
+/// `` `a`, `b` and `c` `` (`word` = "and") or `` `a`, `b` or `c` `` (`word` = "or").
+fn list_with(items: &[&str], word: &str) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("`{s}`")).collect();
+    match quoted.split_last() {
         None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} {word} {last}", rest.join(", ")),
     }
 }
 
 fn list(items: &[&str]) -> String {
-    items
-        .iter()
-        .map(|s| format!("`{s}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    list_with(items, "and")
 }
 
-pub fn unknown_family(span: Span, name: &str, known: &[&str]) -> Error {
+fn one_of(items: &[&str]) -> String {
+    list_with(items, "or")
+}
+
+// ----- `#[loss(..)]` -----
+
+/// `known` are the families that exist; `planned` ones are suggested but not listed.
+pub fn unknown_family(span: Span, name: &str, known: &[&str], planned: &[&str]) -> Error {
+    let all: Vec<&str> = known.iter().chain(planned).copied().collect();
+    let listing = format!("the families are {}", list(known));
     at(
         span,
         format!(
-            "unknown loss family `{name}`{}; help: the families are {}",
-            suggestion(name, known),
-            list(known)
+            "unknown loss family `{name}`; help: {}",
+            suggest_or(name, &all, listing)
         ),
     )
 }
@@ -82,8 +124,20 @@ pub fn missing_family(span: Span) -> Error {
     )
 }
 
+pub fn second_family(tokens: &dyn ToTokens, first: &str, second: &str) -> Error {
+    spanned(
+        tokens,
+        format!("a loss has one family, but `{second}` follows `{first}`; help: keep one of them"),
+    )
+}
+
 pub fn unknown_loss_argument(tokens: &dyn ToTokens, name: &str) -> Error {
-    spanned(tokens, format!("unknown `#[loss(..)]` argument `{name}`; help: the arguments are the family and `paper = \"..\"`"))
+    spanned(
+        tokens,
+        format!(
+            "unknown `#[loss(..)]` argument `{name}`; help: `#[loss(..)]` takes the family, then optionally `paper = \"..\"`"
+        ),
+    )
 }
 
 pub fn expected_string(tokens: &dyn ToTokens, what: &str) -> Error {
@@ -93,18 +147,45 @@ pub fn expected_string(tokens: &dyn ToTokens, what: &str) -> Error {
     )
 }
 
+// ----- the signature -----
+
+pub fn unsupported_item(tokens: &dyn ToTokens, what: &str) -> Error {
+    spanned(tokens, format!("{what} is not supported on a `#[loss]` fn; help: write a plain `fn name(inputs, hyper-parameters) -> Kind {{ .. }}`"))
+}
+
+pub fn bad_loss_name(span: Span, name: &str) -> Error {
+    at(
+        span,
+        format!("`{name}` cannot name a loss: its struct is named after it in CamelCase; help: use a snake_case name such as `my_loss`"),
+    )
+}
+
+pub fn raw_identifier(span: Span, name: &str) -> Error {
+    at(
+        span,
+        format!("the raw identifier `{name}` cannot name a parameter; help: choose a name that is not a keyword"),
+    )
+}
+
+pub fn too_many(tokens: &dyn ToTokens, what: &str, limit: usize) -> Error {
+    spanned(
+        tokens,
+        format!("this loss has more {what} than the compiler supports ({limit}); help: split it into smaller losses"),
+    )
+}
+
 pub fn unknown_input_type(
     tokens: &dyn ToTokens,
     ty: &str,
     family: &str,
     provided: &[&str],
 ) -> Error {
+    let listing = format!("it provides {}", list(provided));
     spanned(
         tokens,
         format!(
-            "the `{family}` family provides no input of type `{ty}`{}; help: it provides {}",
-            suggestion(ty, provided),
-            list(provided)
+            "the `{family}` family provides no input of type `{ty}`; help: {}",
+            suggest_or(ty, provided, listing)
         ),
     )
 }
@@ -116,15 +197,31 @@ pub fn duplicate_parameter(span: Span, name: &str) -> Error {
     )
 }
 
-pub fn duplicate_input_role(span: Span, ty: &str) -> Error {
+pub fn family_hyper_clash(span: Span, name: &str, family: &str) -> Error {
     at(
         span,
+        format!("`{name}` is a hyper-parameter the `{family}` family adds for this input; help: rename yours"),
+    )
+}
+
+pub fn duplicate_input_role(tokens: &dyn ToTokens, ty: &str) -> Error {
+    spanned(
+        tokens,
         format!("input of type `{ty}` declared twice; help: declare each input once"),
     )
 }
 
-pub fn hyper_without_default(span: Span, name: &str) -> Error {
-    at(span, format!("hyper-parameter `{name}` has no default; help: write `#[hyper(default = ..)] {name}: f64`"))
+/// `has_attr`: whether a `#[hyper(..)]` is there to add the default to.
+pub fn hyper_without_default(span: Span, name: &str, has_attr: bool) -> Error {
+    let help = if has_attr {
+        "add `default = ..` to its `#[hyper(..)]`".to_string()
+    } else {
+        format!("write `#[hyper(default = ..)] {name}: f64`")
+    };
+    at(
+        span,
+        format!("hyper-parameter `{name}` has no default; help: {help}"),
+    )
 }
 
 pub fn hyper_type(tokens: &dyn ToTokens) -> Error {
@@ -135,68 +232,94 @@ pub fn hyper_type(tokens: &dyn ToTokens) -> Error {
 }
 
 pub fn unknown_hyper_option(tokens: &dyn ToTokens, name: &str) -> Error {
-    spanned(tokens, format!(
-        "unknown `#[hyper(..)]` option `{name}`{}; help: options are `default = ..`, `positive`, `nonnegative`, `range(lo, hi)`, `doc = \"..\"`",
-        suggestion(name, &["default", "positive", "nonnegative", "range", "doc"])
-    ))
+    let options = ["default", "positive", "nonnegative", "range", "doc"];
+    let listing = "the options are `default = ..`, `positive`, `nonnegative`, `range(lo, hi)` and `doc = \"..\"`".to_string();
+    spanned(
+        tokens,
+        format!(
+            "unknown `#[hyper(..)]` option `{name}`; help: {}",
+            suggest_or(name, &options, listing)
+        ),
+    )
 }
 
 pub fn bad_default(tokens: &dyn ToTokens, ty: &str) -> Error {
     spanned(tokens, format!("the default must be a {ty} literal; help: write `default = 1.0` (or `true`/`false` for `bool`)"))
 }
 
-pub fn default_violates(tokens: &dyn ToTokens, name: &str, value: f64, constraint: &str) -> Error {
-    spanned(tokens, format!("default {value} of `{name}` violates its constraint: it must be {constraint}; help: change the default or the constraint"))
+pub fn bad_range(tokens: &dyn ToTokens) -> Error {
+    spanned(
+        tokens,
+        "`range` takes two number literals, the lower bound first; help: write `range(0.0, 1.0)`"
+            .into(),
+    )
+}
+
+/// `written`: the default as the user wrote it; `keyword`: the constraint as written
+/// (`positive`); `meaning`: what it requires (`> 0`).
+pub fn default_violates(
+    tokens: &dyn ToTokens,
+    name: &str,
+    written: &str,
+    keyword: &str,
+    meaning: &str,
+) -> Error {
+    spanned(tokens, format!("the default `{written}` of `{name}` violates `{keyword}`: it must be {meaning}; help: change the default or the constraint"))
 }
 
 pub fn untyped_parameter(tokens: &dyn ToTokens) -> Error {
     spanned(tokens, "parameters are `name: Type`; help: write `z: Logits` or `#[hyper(default = 1.0)] alpha: f64`".into())
 }
 
+/// `family`: `None` when the family itself was not understood.
 pub fn unknown_output(
     tokens: &dyn ToTokens,
     found: &str,
-    family: &str,
+    family: Option<&str>,
     accepted: &[&str],
 ) -> Error {
-    spanned(
-        tokens,
-        format!(
-            "the `{family}` family does not accept output kind `{found}`; help: use {}",
-            list(accepted)
-        ),
-    )
+    let what = match family {
+        Some(family) => format!("the `{family}` family does not accept output kind `{found}`"),
+        None => format!("unknown output kind `{found}`"),
+    };
+    spanned(tokens, format!("{what}; help: use {}", one_of(accepted)))
 }
 
 pub fn missing_output(span: Span) -> Error {
     at(span, "missing output kind; help: write `-> Scalar` (one value per batch) or `-> PerSample` (averaged over the batch)".into())
 }
 
-pub fn unsupported_item(tokens: &dyn ToTokens, what: &str) -> Error {
-    spanned(tokens, format!("{what} is not supported on a `#[loss]` fn; help: write a plain `fn name(inputs, hyper-parameters) -> Kind {{ .. }}`"))
-}
+// ----- names and scopes -----
 
 pub fn unknown_function(span: Span, name: &str, known: &[&str]) -> Error {
-    let hint = match did_you_mean(name, known.iter().copied()) {
-        Some(c) => format!("; help: did you mean `{c}`?"),
-        None => "; help: see the DSL reference for the functions available".into(),
-    };
-    at(span, format!("unknown function `{name}`{hint}"))
+    let listing = "the functions are listed in the DSL reference of the `losskit` docs".to_string();
+    at(
+        span,
+        format!(
+            "unknown function `{name}`; help: {}",
+            suggest_else(name, known, listing)
+        ),
+    )
 }
 
 pub fn unknown_name(span: Span, name: &str, in_scope: &[&str]) -> Error {
-    let hint = match did_you_mean(name, in_scope.iter().copied()) {
-        Some(c) => format!("; help: did you mean `{c}`?"),
-        None if in_scope.is_empty() => {
-            "; help: declare it as an input, a hyper-parameter or a `let`".into()
-        }
-        None => format!("; help: names in scope are {}", list(in_scope)),
+    let listing = if in_scope.is_empty() {
+        "declare it as an input, a hyper-parameter or a `let`".to_string()
+    } else {
+        format!("the names in scope are {}", list(in_scope))
     };
-    at(span, format!("cannot find `{name}` in this loss{hint}"))
+    at(
+        span,
+        format!(
+            "cannot find `{name}` in this loss; help: {}",
+            suggest_else(name, in_scope, listing)
+        ),
+    )
 }
 
-pub fn index_outside_reduction(span: Span, name: &str) -> Error {
-    at(span, format!("index `{name}` is used outside the reduction that binds it; help: move this use inside `sum(.., |{name}| ..)` or bind the value with `let` inside it"))
+/// `binder`: the reduction that bound `name`, as written (`sum(classes, |k| ..)`).
+pub fn index_outside_reduction(span: Span, name: &str, binder: &str) -> Error {
+    at(span, format!("index `{name}` is used outside the reduction that binds it; help: `{name}` exists only inside `{binder}`, so use it there"))
 }
 
 pub fn sample_index_in_scalar(span: Span, name: &str) -> Error {
@@ -204,12 +327,12 @@ pub fn sample_index_in_scalar(span: Span, name: &str) -> Error {
 }
 
 pub fn unknown_set(span: Span, name: &str, known: &[&str]) -> Error {
+    let listing = format!("this family's sets are {}", list(known));
     at(
         span,
         format!(
-            "unknown index set `{name}`{}; help: this family's sets are {}",
-            suggestion(name, known),
-            list(known)
+            "unknown index set `{name}`; help: {}",
+            suggest_or(name, known, listing)
         ),
     )
 }
@@ -240,17 +363,33 @@ pub fn filter_index_mismatch(tokens: &dyn ToTokens, filter: &str, body: &str) ->
     spanned(tokens, format!("the filter binds `{filter}` but the reduction binds `{body}`; help: use the same index name in both closures"))
 }
 
-pub fn arity(tokens: &dyn ToTokens, name: &str, expected: &str) -> Error {
-    spanned(tokens, format!("`{name}` takes {expected}"))
+/// `usage`: a call written correctly, e.g. `clamp(x, lo, hi)`.
+pub fn arity(tokens: &dyn ToTokens, name: &str, expected: &str, usage: &str) -> Error {
+    spanned(
+        tokens,
+        format!("`{name}` takes {expected}; help: write `{usage}`"),
+    )
 }
 
-pub fn non_differentiable(tokens: &dyn ToTokens, what: &str) -> Error {
-    spanned(tokens, format!("{what} is not differentiable; help: wrap it in `detach(..)` to use it as a constant, or use it inside a `.filter(..)`"))
+pub fn shadowed(span: Span, name: &str) -> Error {
+    at(
+        span,
+        format!("`{name}` is already defined; help: choose a new name"),
+    )
+}
+
+// ----- differentiability -----
+
+/// `name`: the function without a derivative, e.g. `round`.
+pub fn non_differentiable(tokens: &dyn ToTokens, name: &str) -> Error {
+    spanned(tokens, format!("`{name}` is not differentiable; help: wrap it in `detach(..)` to use its value as a constant: `detach({name}(..))`"))
 }
 
 pub fn comparison_as_value(tokens: &dyn ToTokens) -> Error {
     spanned(tokens, "a comparison is used as a value, which is not differentiable; help: use it in `.filter(..)` or `select(cond, a, b)`, or wrap it in `detach(..)` to get 0 or 1".into())
 }
+
+// ----- values, indices and inputs -----
 
 pub fn expected_condition(tokens: &dyn ToTokens) -> Error {
     spanned(
@@ -310,12 +449,12 @@ pub fn not_indexable(tokens: &dyn ToTokens) -> Error {
 }
 
 pub fn unknown_field(tokens: &dyn ToTokens, base: &str, field: &str, fields: &[&str]) -> Error {
+    let listing = format!("its fields are {}", list(fields));
     spanned(
         tokens,
         format!(
-            "`{base}` has no field `{field}`{}; help: its fields are {}",
-            suggestion(field, fields),
-            list(fields)
+            "`{base}` has no field `{field}`; help: {}",
+            suggest_or(field, fields, listing)
         ),
     )
 }
@@ -325,26 +464,6 @@ pub fn no_fields(tokens: &dyn ToTokens, base: &str) -> Error {
         tokens,
         format!("`{base}` has no fields; help: only a `SoftConfusion` input has fields (`cm.tp`)"),
     )
-}
-
-pub fn unsupported_syntax(tokens: &dyn ToTokens, what: &str) -> Error {
-    spanned(tokens, format!("{what} is not supported in a loss; help: a loss body is `let` bindings and one expression, using reductions such as `sum(set, |k| ..)` instead of loops"))
-}
-
-pub fn mutation(tokens: &dyn ToTokens) -> Error {
-    spanned(
-        tokens,
-        "mutation is not supported in a loss; help: bind a new name with `let` instead".into(),
-    )
-}
-
-pub fn unknown_method(tokens: &dyn ToTokens, name: &str, is_function: bool) -> Error {
-    let hint = if is_function {
-        format!("; help: call it as a function: `{name}(x)`")
-    } else {
-        "; help: the only method is `.filter(|k| ..)` on an index set".into()
-    };
-    spanned(tokens, format!("unknown method `{name}`{hint}"))
 }
 
 pub fn powi_exponent(tokens: &dyn ToTokens) -> Error {
@@ -358,10 +477,10 @@ pub fn bad_literal(tokens: &dyn ToTokens) -> Error {
     )
 }
 
-pub fn shadowed(span: Span, name: &str) -> Error {
-    at(
-        span,
-        format!("`{name}` is already defined; help: choose a new name"),
+pub fn literal_out_of_range(tokens: &dyn ToTokens) -> Error {
+    spanned(
+        tokens,
+        "this number does not fit in an `f64`; help: write a finite number such as `1e300`".into(),
     )
 }
 
@@ -371,4 +490,208 @@ pub fn scalar_mismatch(tokens: &dyn ToTokens) -> Error {
         "expected a number here, found an index set; help: reduce the set with `sum(set, |k| ..)`"
             .into(),
     )
+}
+
+// ----- statements and syntax -----
+
+pub fn unsupported_syntax(tokens: &dyn ToTokens, what: &str) -> Error {
+    spanned(tokens, format!("{what} is not supported in a loss; help: a loss body is `let` bindings and one expression, using reductions such as `sum(set, |k| ..)` instead of loops"))
+}
+
+pub fn mutable_binding(tokens: &dyn ToTokens) -> Error {
+    spanned(
+        tokens,
+        "`let mut` is not supported in a loss: values never change; help: remove `mut`".into(),
+    )
+}
+
+/// `op`: the assignment operator as written (`=`, `+=`).
+pub fn mutation(tokens: &dyn ToTokens, op: &str) -> Error {
+    spanned(
+        tokens,
+        format!("assignment with `{op}` is not supported in a loss: values never change; help: bind the new value to a new name with `let`"),
+    )
+}
+
+/// `span`: the trailing `;` (`has_semicolon`) or the closing brace; `top`: the fn body.
+pub fn missing_tail(span: Span, top: bool, has_semicolon: bool) -> Error {
+    let (what, value) = if top {
+        ("the loss body", "the loss")
+    } else {
+        ("this block", "its value")
+    };
+    let help = if has_semicolon {
+        format!("remove this `;` so that the last expression is {value}")
+    } else {
+        format!("end the block with the expression that is {value}")
+    };
+    at(
+        span,
+        format!("{what} must end with an expression; help: {help}"),
+    )
+}
+
+pub fn unknown_method(tokens: &dyn ToTokens, name: &str, is_function: bool) -> Error {
+    let hint = if is_function {
+        format!("call it as a function: `{name}(x)`")
+    } else {
+        "values have no methods; the only method is `.filter(|k| ..)` on an index set".into()
+    };
+    spanned(tokens, format!("unknown method `{name}`; help: {hint}"))
+}
+
+pub fn filter_outside_reduction(tokens: &dyn ToTokens) -> Error {
+    spanned(
+        tokens,
+        "`.filter(..)` selects the set of a reduction; help: write it as the first argument: `sum(classes.filter(|k| ..), |k| ..)`".into(),
+    )
+}
+
+pub fn confusion_not_indexable(tokens: &dyn ToTokens, name: &str) -> Error {
+    spanned(
+        tokens,
+        format!("`{name}` is the batch's soft confusion matrix, which has fields, not elements; help: read a field such as `{name}.tp`"),
+    )
+}
+
+pub fn if_without_else(tokens: &dyn ToTokens) -> Error {
+    spanned(
+        tokens,
+        "`if` without `else` has no value; help: add an `else { .. }` branch, or use `select(cond, a, b)`".into(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn did_you_mean_finds_typos() {
+        let functions = ["exp", "ln", "ln_1p", "sqrt", "softplus", "sigmoid"];
+        assert_eq!(did_you_mean("exq", functions), Some("exp"));
+        assert_eq!(did_you_mean("sofplus", functions), Some("softplus"));
+        assert_eq!(did_you_mean("sigmiod", functions), Some("sigmoid"));
+        assert_eq!(
+            did_you_mean("clases", ["samples", "classes"]),
+            Some("classes")
+        );
+        assert_eq!(did_you_mean("Logit", ["Logits", "Labels"]), Some("Logits"));
+    }
+
+    #[test]
+    fn did_you_mean_stays_quiet_when_nothing_is_close() {
+        // one-letter names: any other letter is one edit away, which is no evidence
+        assert_eq!(did_you_mean("z", ["i", "k", "y"]), None);
+        assert_eq!(did_you_mean("margin", ["z", "y", "i", "k"]), None);
+        assert_eq!(did_you_mean("frobnicate", ["exp", "ln"]), None);
+        // an exact match is not a suggestion
+        assert_eq!(did_you_mean("exp", ["exp"]), None);
+        assert_eq!(did_you_mean("exp", std::iter::empty()), None);
+    }
+
+    #[test]
+    fn did_you_mean_prefers_the_closest_then_the_first() {
+        assert_eq!(did_you_mean("maen", ["max", "mean"]), Some("mean"));
+        assert_eq!(did_you_mean("mix", ["min", "max"]), Some("min"));
+    }
+
+    #[test]
+    fn edit_distance_counts_insertions_deletions_and_substitutions() {
+        assert_eq!(edit_distance("", ""), 0);
+        assert_eq!(edit_distance("abc", ""), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("σ", "s"), 1);
+        assert_eq!(edit_distance("maen", "mean"), 1);
+        assert_eq!(edit_distance("ab", "ba"), 1);
+    }
+
+    #[test]
+    fn lists_read_as_prose() {
+        assert_eq!(list(&[]), "");
+        assert_eq!(list(&["a"]), "`a`");
+        assert_eq!(list(&["a", "b"]), "`a` and `b`");
+        assert_eq!(one_of(&["a", "b", "c"]), "`a`, `b` or `c`");
+    }
+
+    /// Every message: lowercase (or code) first, one `; help: `, no trailing period.
+    #[test]
+    fn every_message_follows_the_style() {
+        let s = Span::call_site();
+        let t = quote::quote!(x);
+        let errors = [
+            unknown_family(s, "logit", &["binary", "logits"], &["pairs"]),
+            unknown_family(s, "zzz", &["binary", "logits"], &["pairs"]),
+            family_not_yet(s, "pairs"),
+            missing_family(s),
+            second_family(&t, "logits", "binary"),
+            unknown_loss_argument(&t, "x"),
+            expected_string(&t, "paper"),
+            unsupported_item(&t, "`async`"),
+            bad_loss_name(s, "__"),
+            raw_identifier(s, "r#type"),
+            too_many(&t, "hyper-parameters", 200),
+            unknown_input_type(&t, "Logit", "logits", &["Logits", "Labels"]),
+            duplicate_parameter(s, "a"),
+            family_hyper_clash(s, "amplify", "binary"),
+            duplicate_input_role(&t, "Labels"),
+            hyper_without_default(s, "a", true),
+            hyper_without_default(s, "a", false),
+            hyper_type(&t),
+            unknown_hyper_option(&t, "postive"),
+            bad_default(&t, "number"),
+            bad_range(&t),
+            default_violates(&t, "a", "-1.0", "positive", "> 0"),
+            untyped_parameter(&t),
+            unknown_output(&t, "PerAnchor", Some("logits"), &["Scalar", "PerSample"]),
+            unknown_output(&t, "PerAnchor", None, &["Scalar", "PerSample"]),
+            missing_output(s),
+            unknown_function(s, "exq", &["exp"]),
+            unknown_function(s, "zzz", &["exp"]),
+            unknown_name(s, "scle", &["scale"]),
+            unknown_name(s, "q", &[]),
+            index_outside_reduction(s, "k", "sum(classes, |k| ..)"),
+            sample_index_in_scalar(s, "i"),
+            unknown_set(s, "clases", &["samples", "classes"]),
+            bad_set(&t),
+            reduction_needs_closure(&t, "sum"),
+            closure_params(&t),
+            filter_index_mismatch(&t, "c", "k"),
+            arity(&t, "clamp", "three arguments", "clamp(x, lo, hi)"),
+            shadowed(s, "a"),
+            non_differentiable(&t, "round"),
+            comparison_as_value(&t),
+            expected_condition(&t),
+            index_as_value(&t, "k"),
+            expected_index(&t),
+            wrong_rank(&t, "z", 2, 1),
+            index_domain(&t, "z", 1, "samples", "classes"),
+            input_not_indexed(&t, "z", "z[i][k]"),
+            labels_as_value(&t, "y"),
+            not_indexable(&t),
+            unknown_field(&t, "cm", "tpp", &["tp", "fp"]),
+            no_fields(&t, "z"),
+            powi_exponent(&t),
+            bad_literal(&t),
+            literal_out_of_range(&t),
+            scalar_mismatch(&t),
+            unsupported_syntax(&t, "a `for` loop"),
+            mutable_binding(&t),
+            mutation(&t, "+="),
+            missing_tail(s, true, true),
+            missing_tail(s, false, false),
+            unknown_method(&t, "exp", true),
+            unknown_method(&t, "foo", false),
+            filter_outside_reduction(&t),
+            confusion_not_indexable(&t, "cm"),
+            if_without_else(&t),
+        ];
+        for e in errors {
+            let m = e.to_string();
+            let first = m.chars().next().unwrap_or(' ');
+            assert!(first.is_lowercase() || first == '`', "{m}");
+            assert_eq!(m.matches("; help: ").count(), 1, "{m}");
+            assert!(!m.ends_with('.'), "{m}");
+            assert!(!m.contains("{{") && !m.contains("}}"), "{m}");
+        }
+    }
 }

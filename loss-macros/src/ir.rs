@@ -596,6 +596,7 @@ impl Program {
         match self.graph.op(n) {
             Op::Binary(Bin::Add | Bin::Sub | Bin::Mul | Bin::Div | Bin::MulZ, ..)
             | Op::Compare(..)
+            | Op::IndexCompare(..)
             | Op::And(..)
             | Op::Or(..) => format!("({s})"),
             Op::Unary(Un::Neg, _) => format!("({s})"),
@@ -653,7 +654,7 @@ impl Program {
                     (Some(x), Some(y)) if x == 1.0 && y == 0.0 => {
                         format!("[{}]", self.node_string(*c))
                     }
-                    (_, Some(y)) if y == 0.0 => {
+                    (_, Some(0.0)) => {
                         format!("[{}]·{}", self.node_string(*c), self.paren(*a))
                     }
                     _ => format!(

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use quote::{quote, ToTokens};
 use syn::{BinOp, Block, Expr, ExprCall, ExprClosure, Pat, Stmt, UnOp};
 
 use crate::ast::{HyperTy, LossDef, Output};
@@ -44,6 +45,9 @@ pub const FUNCTIONS: &[&str] = &[
     "sign",
 ];
 
+/// The most index variables or slots a program may have (their ids are 16 bits).
+const MAX_SLOTS: usize = 60_000;
+
 /// A lowered value.
 #[derive(Clone, Copy)]
 enum Val {
@@ -68,17 +72,24 @@ struct Lowerer<'a> {
     hypers: Vec<HyperSlot>,
     lets: Vec<(String, NodeId)>,
     scope: Vec<(String, VarId)>,
-    expired: Vec<String>,
+    /// Indices whose reduction has ended, with that reduction as written (for messages).
+    expired: Vec<(String, String)>,
+    /// Parameters whose declaration was refused: uses are not reported again.
+    poisoned: Vec<String>,
     detach_depth: usize,
-    amplification: Option<Amplification>,
+    /// The family's amplification hyper-parameters; only read by roles that declared them.
+    amplification: Amplification,
     prelude: HashMap<&'static str, NodeId>,
+    /// Whether the size limit was reported already.
+    too_large: bool,
 }
 
 /// Lowers the definition; returns the program (its last slot is the loss) and the full
 /// hyper-parameter list (declared, then the family's).
 pub fn lower(cx: &Ctxt, def: &LossDef) -> Option<(Program, Vec<HyperSlot>)> {
     let family = def.attr.family?;
-    let (output, _) = def.output?;
+    // without a valid output kind, still check the body (as `PerSample`, the common case)
+    let output = def.output.map_or(Output::PerSample, |(o, _)| o);
     let mut hypers: Vec<HyperSlot> = def
         .hypers
         .iter()
@@ -88,10 +99,13 @@ pub fn lower(cx: &Ctxt, def: &LossDef) -> Option<(Program, Vec<HyperSlot>)> {
         })
         .collect();
     let uses_amp = def.inputs.iter().any(|i| i.role.uses_amplification());
-    let mut amplification = None;
     for fh in family.family_hypers(uses_amp) {
         if let Some(h) = def.hypers.iter().find(|h| h.name == fh.name) {
-            cx.push(diag::duplicate_parameter(h.name.span(), fh.name));
+            cx.push(diag::family_hyper_clash(
+                h.name.span(),
+                fh.name,
+                family.name(),
+            ));
         }
         hypers.push(HyperSlot {
             name: fh.name.to_string(),
@@ -102,13 +116,12 @@ pub fn lower(cx: &Ctxt, def: &LossDef) -> Option<(Program, Vec<HyperSlot>)> {
             },
         });
     }
-    if uses_amp {
-        let n = hypers.len() as u8;
-        amplification = Some(Amplification {
-            scale: HyperId(n - 2),
-            enabled: HyperId(n - 1),
-        });
-    }
+    // the family pushes the scale then the switch, last; ids fit a byte (see MAX_HYPERS)
+    let id = |back: usize| HyperId(hypers.len().saturating_sub(back).min(255) as u8);
+    let amplification = Amplification {
+        scale: id(2),
+        enabled: id(1),
+    };
     let mut prog = Program {
         hyper_names: hypers.iter().map(|h| h.name.clone()).collect(),
         input_names: family
@@ -142,9 +155,11 @@ pub fn lower(cx: &Ctxt, def: &LossDef) -> Option<(Program, Vec<HyperSlot>)> {
         lets: Vec::new(),
         scope: Vec::new(),
         expired: Vec::new(),
+        poisoned: def.poisoned.iter().map(|p| p.to_string()).collect(),
         detach_depth: 0,
         amplification,
         prelude: HashMap::new(),
+        too_large: false,
     };
     let sample = match output {
         Output::PerSample => {
@@ -154,7 +169,7 @@ pub fn lower(cx: &Ctxt, def: &LossDef) -> Option<(Program, Vec<HyperSlot>)> {
         }
         Output::Scalar => None,
     };
-    let value = lw.block(&def.item.block)?;
+    let value = lw.block(&def.item.block, true)?;
     match sample {
         Some(var) => {
             lw.prog.push_slot(
@@ -185,55 +200,20 @@ fn input_slot(role: Role) -> usize {
 }
 
 impl Lowerer<'_> {
-    fn block(&mut self, block: &Block) -> Option<NodeId> {
+    /// `{ let a = ..; let b = ..; value }`: the lets are visible until the block ends.
+    /// `top`: the fn body, whose value is the loss.
+    fn block(&mut self, block: &Block, top: bool) -> Option<NodeId> {
+        let lets_before = self.lets.len();
         let mut result = None;
+        let mut has_tail = false;
         let n = block.stmts.len();
         for (k, stmt) in block.stmts.iter().enumerate() {
             match stmt {
-                Stmt::Local(local) => {
-                    let name = match &local.pat {
-                        Pat::Ident(pi) if pi.mutability.is_some() => {
-                            self.cx.push(diag::mutation(pi));
-                            continue;
-                        }
-                        Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
-                            pi.ident.clone()
-                        }
-                        Pat::Type(pt) => {
-                            self.cx
-                                .push(diag::unsupported_syntax(&pt.ty, "a type annotation"));
-                            continue;
-                        }
-                        other => {
-                            self.cx
-                                .push(diag::unsupported_syntax(other, "this pattern"));
-                            continue;
-                        }
-                    };
-                    let Some(init) = &local.init else {
-                        self.cx
-                            .push(diag::unsupported_syntax(local, "a `let` without a value"));
-                        continue;
-                    };
-                    if let Some((_, diverge)) = &init.diverge {
-                        self.cx
-                            .push(diag::unsupported_syntax(diverge, "`let .. else`"));
-                    }
-                    let key = name.to_string();
-                    if self.lets.iter().any(|(n, _)| *n == key) || self.is_reserved(&key) {
-                        self.cx.push(diag::shadowed(name.span(), &key));
-                        continue;
-                    }
-                    if let Some(v) = self.real(&init.expr) {
-                        let node = self.prog.push_slot(Some(key.clone()), SlotKind::Let(v));
-                        self.lets.push((key, node));
-                    } else {
-                        // keep the name known so later uses don't cascade
-                        let zero = self.prog.graph.constant(0.0);
-                        self.lets.push((key, zero));
-                    }
+                Stmt::Local(local) => self.local(local),
+                Stmt::Expr(expr, None) if k + 1 == n => {
+                    has_tail = true;
+                    result = self.real(expr);
                 }
-                Stmt::Expr(expr, None) if k + 1 == n => result = self.real(expr),
                 Stmt::Expr(expr, _) => self.statement(expr),
                 Stmt::Item(item) => self
                     .cx
@@ -241,17 +221,95 @@ impl Lowerer<'_> {
                 Stmt::Macro(m) => self.cx.push(diag::unsupported_syntax(m, "a macro call")),
             }
         }
-        if result.is_none() && self.cx.is_ok() {
-            self.cx.push(syn::Error::new(block.brace_token.span.join(), "a loss body must end with an expression (without `;`); help: remove the trailing `;` from the last line"));
+        if !has_tail {
+            // the `;` to remove, or the closing brace the value should precede
+            self.cx.push(match block.stmts.last() {
+                Some(Stmt::Expr(_, Some(semi))) => diag::missing_tail(semi.span, top, true),
+                _ => diag::missing_tail(block.brace_token.span.close(), top, false),
+            });
         }
+        self.lets.truncate(lets_before);
         result
+    }
+
+    /// `let name = value;`. A refused binding still binds its name, so later uses do
+    /// not cascade into "cannot find" errors.
+    fn local(&mut self, local: &syn::Local) {
+        let mut pat = &local.pat;
+        if let Pat::Type(pt) = pat {
+            let (colon, ty) = (&pt.colon_token, &pt.ty);
+            let annotation = quote!(#colon #ty);
+            self.cx
+                .push(diag::unsupported_syntax(&annotation, "a type annotation"));
+            pat = &pt.pat;
+        }
+        let name = match pat {
+            Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                if let Some(m) = &pi.mutability {
+                    self.cx.push(diag::mutable_binding(m));
+                }
+                pi.ident.clone()
+            }
+            other => {
+                self.cx
+                    .push(diag::unsupported_syntax(other, "this pattern"));
+                if let Some(init) = &local.init {
+                    let _ = self.real(&init.expr);
+                }
+                return;
+            }
+        };
+        let key = name.to_string();
+        if self.lets.iter().any(|(n, _)| *n == key) || self.is_reserved(&key) {
+            self.cx.push(diag::shadowed(name.span(), &key));
+            if let Some(init) = &local.init {
+                let _ = self.real(&init.expr); // for its own errors
+            }
+            return;
+        }
+        let value = match &local.init {
+            None => {
+                self.cx
+                    .push(diag::unsupported_syntax(local, "a `let` without a value"));
+                None
+            }
+            Some(init) => {
+                if let Some((else_token, _)) = &init.diverge {
+                    self.cx
+                        .push(diag::unsupported_syntax(else_token, "`let .. else`"));
+                }
+                self.real(&init.expr)
+            }
+        };
+        let node = match value {
+            Some(v) if self.room(local) => self.prog.push_slot(Some(key.clone()), SlotKind::Let(v)),
+            // reported: keep the name known so later uses don't cascade
+            _ => self.prog.graph.constant(0.0),
+        };
+        self.lets.push((key, node));
+    }
+
+    /// Whether the program may grow by one slot and one variable; reports once if not.
+    fn room(&mut self, at: &dyn ToTokens) -> bool {
+        let ok = self.prog.slots.len() < MAX_SLOTS && self.prog.vars.len() < MAX_SLOTS;
+        if !ok && !self.too_large {
+            self.too_large = true;
+            self.cx
+                .push(diag::too_many(at, "reductions and `let`s", MAX_SLOTS));
+        }
+        ok
     }
 
     /// A statement that is not a `let`: always a mistake, say which.
     fn statement(&mut self, expr: &Expr) {
         match expr {
-            Expr::Assign(_) => self.cx.push(diag::mutation(expr)),
-            Expr::Binary(b) if is_compound_assign(&b.op) => self.cx.push(diag::mutation(expr)),
+            Expr::Assign(a) => self.cx.push(diag::mutation(
+                expr,
+                &a.eq_token.to_token_stream().to_string(),
+            )),
+            Expr::Binary(b) if is_compound_assign(&b.op) => self
+                .cx
+                .push(diag::mutation(expr, &b.op.to_token_stream().to_string())),
             _ => {
                 self.real(expr);
             }
@@ -261,15 +319,25 @@ impl Lowerer<'_> {
     fn is_reserved(&self, name: &str) -> bool {
         self.hypers.iter().any(|h| h.name == name)
             || self.inputs.iter().any(|(n, _)| n == name)
+            || self.scope.iter().any(|(n, _)| n == name)
             || self.family.sets().iter().any(|(s, _)| *s == name)
     }
 
+    /// Inputs, hyper-parameters, lets, then indices (innermost last), each once.
     fn names_in_scope(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
-        names.extend(self.lets.iter().map(|(n, _)| n.clone()));
-        names.extend(self.scope.iter().map(|(n, _)| n.clone()));
-        names.extend(self.hypers.iter().map(|h| h.name.clone()));
-        names.extend(self.inputs.iter().map(|(n, _)| n.clone()));
+        let all = self
+            .inputs
+            .iter()
+            .map(|(n, _)| n)
+            .chain(self.hypers.iter().map(|h| &h.name))
+            .chain(self.lets.iter().map(|(n, _)| n))
+            .chain(self.scope.iter().map(|(n, _)| n));
+        for n in all {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
         names
     }
 
@@ -319,12 +387,13 @@ impl Lowerer<'_> {
 
     fn value(&mut self, expr: &Expr) -> Option<Val> {
         match expr {
-            Expr::Lit(lit) => match crate::ast::number(expr) {
-                Some(v) => Some(Val::Real(self.prog.graph.constant(v))),
-                None => {
+            Expr::Lit(lit) => match crate::ast::finite_number(self.cx, expr) {
+                Ok(Some(v)) => Some(Val::Real(self.prog.graph.constant(v))),
+                Ok(None) => {
                     self.cx.push(diag::bad_literal(lit));
                     None
                 }
+                Err(()) => None,
             },
             Expr::Paren(p) => self.value(&p.expr),
             Expr::Group(g) => self.value(&g.expr),
@@ -355,34 +424,42 @@ impl Lowerer<'_> {
             Expr::Call(call) => self.call(call),
             Expr::If(e) => {
                 let c = self.condition(&e.cond);
-                let a = self.block(&e.then_branch);
+                let a = self.block(&e.then_branch, false);
                 let Some((_, else_branch)) = &e.else_branch else {
-                    self.cx
-                        .push(diag::unsupported_syntax(e, "`if` without `else`"));
+                    self.cx.push(diag::if_without_else(&e.if_token));
                     return None;
                 };
                 let b = self.real(else_branch);
                 let (c, a, b) = (c?, a?, b?);
                 Some(Val::Real(self.prog.graph.select(c, a, b)))
             }
-            Expr::Block(b) if b.label.is_none() => self.block(&b.block).map(Val::Real),
+            Expr::Block(b) if b.label.is_none() => self.block(&b.block, false).map(Val::Real),
             Expr::MethodCall(m) => {
                 let name = m.method.to_string();
-                let is_function = FUNCTIONS.contains(&name.as_str());
-                self.cx.push(diag::unknown_method(
-                    &m.method,
-                    &name,
-                    is_function && name != "filter",
-                ));
+                if name == "filter" {
+                    self.cx.push(diag::filter_outside_reduction(&m.method));
+                } else {
+                    let is_function = FUNCTIONS.contains(&name.as_str());
+                    self.cx
+                        .push(diag::unknown_method(&m.method, &name, is_function));
+                }
                 None
             }
-            Expr::Assign(_) => {
-                self.cx.push(diag::mutation(expr));
+            Expr::Assign(a) => {
+                let op = a.eq_token.to_token_stream().to_string();
+                self.cx.push(diag::mutation(expr, &op));
                 None
             }
-            Expr::ForLoop(_) => self.unsupported(expr, "a `for` loop"),
-            Expr::While(_) => self.unsupported(expr, "a `while` loop"),
-            Expr::Loop(_) => self.unsupported(expr, "a `loop`"),
+            // loops: point at the header, not the whole body
+            Expr::ForLoop(f) => {
+                let (for_token, pat, in_token, iter) = (&f.for_token, &f.pat, &f.in_token, &f.expr);
+                self.unsupported(&quote!(#for_token #pat #in_token #iter), "a `for` loop")
+            }
+            Expr::While(w) => {
+                let (while_token, cond) = (&w.while_token, &w.cond);
+                self.unsupported(&quote!(#while_token #cond), "a `while` loop")
+            }
+            Expr::Loop(l) => self.unsupported(&l.loop_token, "a `loop`"),
             Expr::Closure(_) => self.unsupported(expr, "a closure outside a reduction"),
             Expr::Macro(_) => self.unsupported(expr, "a macro call"),
             Expr::Cast(_) => self.unsupported(expr, "a cast"),
@@ -393,13 +470,16 @@ impl Lowerer<'_> {
         }
     }
 
-    fn unsupported(&mut self, expr: &Expr, what: &str) -> Option<Val> {
-        self.cx.push(diag::unsupported_syntax(expr, what));
+    fn unsupported(&mut self, tokens: &dyn ToTokens, what: &str) -> Option<Val> {
+        self.cx.push(diag::unsupported_syntax(tokens, what));
         None
     }
 
     fn name(&mut self, ident: &syn::Ident) -> Option<Val> {
         let name = ident.to_string();
+        if self.poisoned.contains(&name) {
+            return None; // its declaration was reported
+        }
         if let Some((_, node)) = self.lets.iter().rev().find(|(n, _)| *n == name) {
             return Some(Val::Real(*node));
         }
@@ -422,9 +502,9 @@ impl Lowerer<'_> {
             self.cx.push(diag::scalar_mismatch(ident));
             return None;
         }
-        if self.expired.contains(&name) {
+        if let Some((_, binder)) = self.expired.iter().find(|(n, _)| *n == name) {
             self.cx
-                .push(diag::index_outside_reduction(ident.span(), &name));
+                .push(diag::index_outside_reduction(ident.span(), &name, binder));
             return None;
         }
         if self.output == Output::Scalar && name == "i" {
@@ -460,20 +540,24 @@ impl Lowerer<'_> {
                 None
             });
         };
-        if !role.fields().contains(&field.as_str()) {
-            if role.fields().is_empty() {
-                self.cx.push(diag::no_fields(f, &base_name));
-            } else {
-                self.cx.push(diag::unknown_field(
-                    &f.member,
-                    &base_name,
-                    &field,
-                    role.fields(),
-                ));
-            }
+        if role.fields().is_empty() {
+            self.cx.push(diag::no_fields(f, &base_name));
             return None;
         }
-        Some(Val::Real(self.confusion(&field)))
+        let node = if role.fields().contains(&field.as_str()) {
+            self.confusion(&field)
+        } else {
+            None
+        };
+        if node.is_none() {
+            self.cx.push(diag::unknown_field(
+                &f.member,
+                &base_name,
+                &field,
+                role.fields(),
+            ));
+        }
+        node.map(Val::Real)
     }
 
     /// `x[a][b]..`: an input element or a label.
@@ -505,7 +589,7 @@ impl Lowerer<'_> {
             Role::Logits => &[Domain::Samples, Domain::Classes],
             Role::Probs | Role::Amplified | Role::Targets | Role::Labels => &[Domain::Samples],
             Role::SoftConfusion => {
-                self.cx.push(diag::not_indexable(base));
+                self.cx.push(diag::confusion_not_indexable(base, &name));
                 return None;
             }
         };
@@ -533,9 +617,9 @@ impl Lowerer<'_> {
             }
             ixs.push(ix);
         }
-        let var = match ixs[0] {
-            Ix::Var(v) => v,
-            Ix::Label(..) => unreachable!("label indices range over classes, checked above"),
+        // every input's first axis is the samples, which a label (a class) never indexes
+        let Some(&Ix::Var(var)) = ixs.first() else {
+            return None;
         };
         Some(match role {
             Role::Labels => Val::Index(Ix::Label(family::Y, var)),
@@ -543,14 +627,15 @@ impl Lowerer<'_> {
             Role::Targets => Val::Real(self.prog.graph.intern(Op::Input(family::Y, ixs))),
             Role::Probs => Val::Real(self.probability(var)),
             Role::Amplified => Val::Real(self.amplified(var)),
-            Role::SoftConfusion => unreachable!("refused above"),
+            Role::SoftConfusion => return None, // refused above
         })
     }
 
     fn binary(&mut self, b: &syn::ExprBinary) -> Option<Val> {
         use BinOp::*;
         if is_compound_assign(&b.op) {
-            self.cx.push(diag::mutation(b));
+            self.cx
+                .push(diag::mutation(b, &b.op.to_token_stream().to_string()));
             return None;
         }
         let cmp = match b.op {
@@ -632,7 +717,11 @@ impl Lowerer<'_> {
                 return None;
             }
             if matches!(op, Red::ArgMax | Red::ArgMin) && self.detach_depth == 0 {
-                check::non_differentiable(self.cx, call, &format!("`{name}`"));
+                check::non_differentiable(self.cx, ident, &name);
+                // still check the rest, as if detached (as the fix will be)
+                self.detach_depth += 1;
+                let _ = self.reduction(op, args[0], args[1]);
+                self.detach_depth -= 1;
                 return None;
             }
             return self.reduction(op, args[0], args[1]);
@@ -656,7 +745,10 @@ impl Lowerer<'_> {
         if let Some(f) = unary {
             let [x] = self.args::<1>(call, &name, "one argument")?;
             if !f.differentiable() && self.detach_depth == 0 {
-                check::non_differentiable(self.cx, call, &format!("`{name}`"));
+                check::non_differentiable(self.cx, ident, &name);
+                self.detach_depth += 1;
+                let _ = self.real(x);
+                self.detach_depth -= 1;
                 return None;
             }
             let x = self.real(x)?;
@@ -669,7 +761,7 @@ impl Lowerer<'_> {
                 Some(Val::Real(self.prog.graph.intern(Op::Powi(x, 2))))
             }
             "powi" => {
-                let [x, n_expr] = self.args::<2>(call, &name, "two arguments: `powi(x, n)`")?;
+                let [x, n_expr] = self.args::<2>(call, &name, "two arguments")?;
                 let x = self.real(x);
                 let n = match n_expr {
                     Expr::Lit(syn::ExprLit {
@@ -702,8 +794,7 @@ impl Lowerer<'_> {
                 Some(Val::Real(self.prog.graph.binary(f, a?, b?)))
             }
             "clamp" => {
-                let [x, lo, hi] =
-                    self.args::<3>(call, &name, "three arguments: `clamp(x, lo, hi)`")?;
+                let [x, lo, hi] = self.args::<3>(call, &name, "three arguments")?;
                 let (x, lo, hi) = (self.real(x), self.real(lo), self.real(hi));
                 Some(Val::Real(self.prog.graph.intern(Op::Clamp(x?, lo?, hi?))))
             }
@@ -715,8 +806,7 @@ impl Lowerer<'_> {
                 Some(Val::Real(self.prog.graph.intern(Op::Detach(x?))))
             }
             "select" => {
-                let [c, a, b] =
-                    self.args::<3>(call, &name, "three arguments: `select(cond, a, b)`")?;
+                let [c, a, b] = self.args::<3>(call, &name, "three arguments")?;
                 let (c, a, b) = (self.condition(c), self.real(a), self.real(b));
                 Some(Val::Real(self.prog.graph.select(c?, a?, b?)))
             }
@@ -744,7 +834,8 @@ impl Lowerer<'_> {
         match <[&Expr; N]>::try_from(args) {
             Ok(a) => Some(a),
             Err(_) => {
-                self.cx.push(diag::arity(call, name, expected));
+                self.cx
+                    .push(diag::arity(call, name, expected, &usage(name)));
                 None
             }
         }
@@ -758,34 +849,47 @@ impl Lowerer<'_> {
             return None;
         };
         let name = closure_param(self.cx, body)?;
+        if !self.room(body) {
+            return None;
+        }
         let var = self.prog.new_var(&name, domain);
+        // a bad filter does not stop the body from being checked
         let filter = match filter {
-            Some(fc) => {
-                let fname = closure_param(self.cx, fc)?;
-                if fname != name {
+            Some(fc) => match closure_param(self.cx, fc) {
+                Some(fname) if fname != name => {
                     self.cx
                         .push(diag::filter_index_mismatch(&fc.inputs, &fname, &name));
-                    return None;
+                    Err(())
                 }
-                self.scope.push((name.clone(), var));
-                let c = self.condition(&fc.body);
-                self.scope.pop();
-                Some(c?)
-            }
-            None => None,
+                Some(_) => {
+                    self.scope.push((name.clone(), var));
+                    let c = self.condition(&fc.body);
+                    self.scope.pop();
+                    c.map(Some).ok_or(())
+                }
+                None => Err(()),
+            },
+            None => Ok(None),
         };
         self.scope.push((name.clone(), var));
         let value = self.real(&body.body);
         self.scope.pop();
-        if !self.scope.iter().any(|(n, _)| *n == name) && !self.expired.contains(&name) {
-            self.expired.push(name);
+        if !self.scope.iter().any(|(n, _)| *n == name) {
+            let filtered = if matches!(filter, Ok(None)) {
+                ""
+            } else {
+                ".filter(..)"
+            };
+            let binder = format!("{}({}{filtered}, |{name}| ..)", op.name(), domain.name());
+            self.expired.retain(|(n, _)| *n != name);
+            self.expired.push((name, binder));
         }
         let node = self.prog.push_slot(
             None,
             SlotKind::Reduce {
                 op,
                 var,
-                filter,
+                filter: filter.ok()?,
                 body: value?,
             },
         );
@@ -819,8 +923,12 @@ impl Lowerer<'_> {
                 match m.args.first() {
                     Some(Expr::Closure(c)) if m.args.len() == 1 => Some((domain, Some(c))),
                     _ => {
-                        self.cx
-                            .push(diag::arity(m, "filter", "one closure: `.filter(|k| cond)`"));
+                        self.cx.push(diag::arity(
+                            m,
+                            "filter",
+                            "one closure",
+                            "classes.filter(|k| cond)",
+                        ));
                         None
                     }
                 }
@@ -839,11 +947,6 @@ impl Lowerer<'_> {
 
     // ----- the binary family's prelude -----
 
-    fn amp(&self) -> Amplification {
-        self.amplification
-            .expect("amplification hyper-parameters exist when a role needs them")
-    }
-
     /// `p[i]`: the input itself, or σ of it when the batch holds logits.
     fn probability(&mut self, var: VarId) -> NodeId {
         let g = &mut self.prog.graph;
@@ -855,7 +958,7 @@ impl Lowerer<'_> {
 
     /// `a[i] = A(p[i]) = σ(L·(p[i] − ½))`, or `p[i]` when amplification is off.
     fn amplified(&mut self, var: VarId) -> NodeId {
-        let amp = self.amp();
+        let amp = self.amplification;
         let p = self.probability(var);
         let g = &mut self.prog.graph;
         let half = g.constant(0.5);
@@ -891,8 +994,8 @@ impl Lowerer<'_> {
         node
     }
 
-    /// A field of the soft confusion matrix.
-    fn confusion(&mut self, field: &str) -> NodeId {
+    /// A field of the soft confusion matrix (`None` for a name that is not one).
+    fn confusion(&mut self, field: &str) -> Option<NodeId> {
         let tp = |s: &mut Self| {
             s.batch_sum("TP", |s, j| {
                 let a = s.amplified(j);
@@ -907,7 +1010,7 @@ impl Lowerer<'_> {
             })
         };
         let n = self.prog.graph.intern(Op::Size(Domain::Samples));
-        match field {
+        Some(match field {
             "tp" => tp(self),
             "fp" => {
                 let (sa, tp) = (sum_a(self), tp(self));
@@ -930,8 +1033,20 @@ impl Lowerer<'_> {
                 let p = pos(self);
                 self.prog.graph.sub(n, p)
             }
-            _ => unreachable!("fields are checked against Role::fields"),
-        }
+            _ => return None,
+        })
+    }
+}
+
+/// A correct call of the function `name`, for arity messages.
+fn usage(name: &str) -> String {
+    match name {
+        "powi" => "powi(x, 2)".into(),
+        "powf" => "powf(x, y)".into(),
+        "min" | "max" => format!("{name}(a, b)` or `{name}(classes, |k| ..)"),
+        "clamp" => "clamp(x, lo, hi)".into(),
+        "select" => "select(cond, a, b)".into(),
+        _ => format!("{name}(x)"),
     }
 }
 
@@ -964,4 +1079,720 @@ fn is_compound_assign(op: &BinOp) -> bool {
             | ShlAssign(_)
             | ShrAssign(_)
     )
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use proc_macro2::TokenStream;
+    use quote::quote;
+
+    /// Parses and lowers `#[loss(args)] item`: the program, or every message in order.
+    pub(crate) fn lower_src(args: TokenStream, item: syn::ItemFn) -> Result<Program, Vec<String>> {
+        let cx = Ctxt::new();
+        let lowered = LossDef::from_syn(&cx, args, item.to_token_stream())
+            .ok()
+            .and_then(|def| lower(&cx, &def));
+        match (cx.messages(), lowered) {
+            (msgs, _) if !msgs.is_empty() => Err(msgs),
+            (_, Some((prog, _))) => Ok(prog),
+            (_, None) => Err(vec!["lowering failed without a message".into()]),
+        }
+    }
+
+    fn lower_ok(args: TokenStream, item: syn::ItemFn) -> Program {
+        match lower_src(args, item) {
+            Ok(p) => p,
+            Err(msgs) => panic!("unexpected errors: {msgs:#?}"),
+        }
+    }
+
+    fn lower_err(args: TokenStream, item: syn::ItemFn) -> Vec<String> {
+        match lower_src(args, item) {
+            Ok(p) => panic!("expected errors, got {}", p.slot_definition(p.root())),
+            Err(msgs) => msgs,
+        }
+    }
+
+    /// The loss, as math.
+    fn root(p: &Program) -> String {
+        p.slot_definition(p.root())
+    }
+
+    /// Each named slot as `name = definition`.
+    fn named_slots(p: &Program) -> Vec<String> {
+        (0..p.slots.len())
+            .filter_map(|s| {
+                let id = crate::ir::SlotId(s as u16);
+                let name = p.slot(id).name.as_ref()?;
+                Some(format!("{name} = {}", p.slot_definition(id)))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cross_entropy_is_the_mean_of_logsumexp_minus_the_label_logit() {
+        let p = lower_ok(
+            quote!(logits),
+            syn::parse_quote! {
+                fn ce(z: Logits, y: Labels) -> PerSample {
+                    logsumexp(classes, |k| z[i][k]) - z[i][y[i]]
+                }
+            },
+        );
+        assert_eq!(
+            root(&p),
+            "mean_{i ∈ samples} (logsumexp_{k ∈ classes} z[i][k] − z[i][y[i]])"
+        );
+        // the inner reduction is materialised over the sample index it keeps
+        assert_eq!(p.slots.len(), 2);
+        assert_eq!(p.slots[0].free.len(), 1);
+        assert_eq!(p.vars[p.slots[0].free[0].0 as usize].name, "i");
+        // lowering keeps the written form; simplify/ makes it stable later
+        let p = lower_ok(
+            quote!(logits),
+            syn::parse_quote! {
+                fn ce(z: Logits, y: Labels) -> PerSample {
+                    ln(sum(classes, |k| exp(z[i][k]))) - z[i][y[i]]
+                }
+            },
+        );
+        assert_eq!(
+            root(&p),
+            "mean_{i ∈ samples} (ln(sum_{k ∈ classes} exp(z[i][k])) − z[i][y[i]])"
+        );
+    }
+
+    #[test]
+    fn soft_confusion_fields_are_shared_batch_sums() {
+        let p = lower_ok(
+            quote!(binary),
+            syn::parse_quote! {
+                fn f1(cm: SoftConfusion, #[hyper(default = 1e-9)] eps: f64) -> Scalar {
+                    1.0 - 2.0 * cm.tp / (2.0 * cm.tp + cm.fp + cm.fn_ + eps)
+                }
+            },
+        );
+        let amplified = "(sigmoid(amplification·((sigmoid(x[j]) if from_logits else x[j]) − 0.5)) if amplify else (sigmoid(x[j]) if from_logits else x[j]))";
+        assert_eq!(
+            named_slots(&p),
+            [
+                format!("TP = sum_{{j ∈ samples}} (y[j]·{amplified})"),
+                format!("ΣA = sum_{{j ∈ samples}} {amplified}"),
+                "P = sum_{j ∈ samples} y[j]".to_string(),
+            ]
+        );
+        // fp = ΣA − TP, fn = P − TP; each sum is computed once however often it is read
+        assert_eq!(
+            root(&p),
+            "1 − ((2·TP)/((((2·TP) + (ΣA − TP)) + (P − TP)) + eps))"
+        );
+        assert_eq!(p.slots.len(), 4);
+        // the family adds its amplification hyper-parameters after the declared ones
+        assert_eq!(p.hyper_names, ["eps", "amplification", "amplify"]);
+    }
+
+    #[test]
+    fn the_other_confusion_fields() {
+        let p = lower_ok(
+            quote!(binary),
+            syn::parse_quote! {
+                fn counts(cm: SoftConfusion) -> Scalar {
+                    cm.tn * cm.n + cm.pos / cm.neg
+                }
+            },
+        );
+        assert_eq!(root(&p), "((((N − P) − ΣA) + TP)·N) + (P/(N − P))");
+    }
+
+    #[test]
+    fn probabilities_follow_the_input_kind_and_targets_are_read() {
+        let p = lower_ok(
+            quote!(binary),
+            syn::parse_quote! {
+                fn bce(p: Probs, y: Targets) -> PerSample {
+                    -(y[i] * ln(p[i]) + (1.0 - y[i]) * ln(1.0 - p[i]))
+                }
+            },
+        );
+        let prob = "(sigmoid(x[i]) if from_logits else x[i])";
+        assert_eq!(
+            root(&p),
+            format!("mean_{{i ∈ samples}} (−((y[i]·ln({prob})) + ((1 − y[i])·ln(1 − {prob}))))")
+        );
+        // no amplification input: no amplification hyper-parameters
+        assert!(p.hyper_names.is_empty());
+    }
+
+    #[test]
+    fn filters_keep_their_condition() {
+        let p = lower_ok(
+            quote!(logits),
+            syn::parse_quote! {
+                fn hardest(z: Logits, y: Labels) -> PerSample {
+                    max(classes.filter(|k| k != y[i]), |k| z[i][k])
+                        + sum(classes.filter(|c| c != y[i] && !(z[i][c] < 0.0)), |c| z[i][c])
+                }
+            },
+        );
+        assert_eq!(
+            root(&p),
+            "mean_{i ∈ samples} (max_{k ∈ classes : k ≠ y[i]} z[i][k] + sum_{c ∈ classes : c ≠ y[i] ∧ ¬(z[i][c] < 0)} z[i][c])"
+        );
+    }
+
+    #[test]
+    fn hyper_parameters_lets_select_and_detach() {
+        let p = lower_ok(
+            quote!(logits),
+            syn::parse_quote! {
+                fn margin(
+                    z: Logits,
+                    y: Labels,
+                    #[hyper(default = 0.5, nonnegative)] m: f64,
+                    #[hyper(default = true)] hinge: bool,
+                ) -> PerSample {
+                    let mu = mean(classes, |k| z[i][k]);
+                    let gap = m + mu - z[i][y[i]];
+                    let out = if hinge { relu(gap) } else { softplus(gap) };
+                    out + detach(mu) * 0.0
+                }
+            },
+        );
+        assert_eq!(p.hyper_names, ["m", "hinge"]);
+        assert_eq!(
+            named_slots(&p),
+            [
+                "mu = mean_{k ∈ classes} z[i][k]",
+                "gap = (m + mu[i]) − z[i][y[i]]",
+                "out = (relu(gap[i]) if hinge else softplus(gap[i]))",
+            ]
+        );
+        assert_eq!(root(&p), "mean_{i ∈ samples} (out[i] + (detach(mu[i])·0))");
+    }
+
+    #[test]
+    fn a_scalar_loss_reduces_the_batch_itself() {
+        let p = lower_ok(
+            quote!(binary),
+            syn::parse_quote! {
+                fn total(p: Probs, y: Targets) -> Scalar {
+                    sum(samples, |j| sq(p[j] - y[j])) / 2.0
+                }
+            },
+        );
+        assert_eq!(
+            root(&p),
+            "sum_{j ∈ samples} ((sigmoid(x[j]) if from_logits else x[j]) − y[j])^2/2"
+        );
+    }
+
+    #[test]
+    fn every_independent_error_in_source_order() {
+        let msgs = lower_err(
+            quote!(logits),
+            syn::parse_quote! {
+                fn many(z: Logits, y: Labels, #[hyper(default = 0.0, positive)] scale: f64) -> PerSample {
+                    let lse = logsumexp(clases, |k| z[i][k]);
+                    let hard = max(classes, |k| z[i][k] * scle);
+                    let snapped = round(hard);
+                    lse - z[i][y[i]] + exq(snapped)
+                }
+            },
+        );
+        let starts = [
+            "the default `0.0` of `scale` violates `positive`",
+            "unknown index set `clases`; help: did you mean `classes`?",
+            "cannot find `scle` in this loss; help: did you mean `scale`?",
+            "`round` is not differentiable",
+            "unknown function `exq`; help: did you mean `exp`?",
+        ];
+        assert_eq!(msgs.len(), starts.len(), "{msgs:#?}");
+        for (m, s) in msgs.iter().zip(starts) {
+            assert!(m.starts_with(s), "{m:?} should start with {s:?}");
+        }
+    }
+
+    #[test]
+    fn refused_declarations_do_not_cascade() {
+        // an input the family does not provide, then used
+        let msgs = lower_err(
+            quote!(binary),
+            syn::parse_quote! {
+                fn f(z: Logits, y: Targets) -> PerSample { y[i] * z[i][0] }
+            },
+        );
+        assert_eq!(msgs.len(), 1, "{msgs:#?}");
+        assert!(msgs[0].starts_with("the `binary` family provides no input of type `Logits`"));
+        // a hyper-parameter without a default, then used twice
+        let msgs = lower_err(
+            quote!(logits),
+            syn::parse_quote! {
+                fn f(z: Logits, y: Labels, #[hyper(positive)] s: f64) -> PerSample {
+                    logsumexp(classes, |k| s * z[i][k]) - s * z[i][y[i]]
+                }
+            },
+        );
+        assert_eq!(msgs, ["hyper-parameter `s` has no default; help: add `default = ..` to its `#[hyper(..)]`"]);
+        // refused `let`s still bind their name
+        let msgs = lower_err(
+            quote!(logits),
+            syn::parse_quote! {
+                fn f(z: Logits, y: Labels) -> PerSample {
+                    let mut a = z[i][y[i]];
+                    let b: f64 = a * 2.0;
+                    let c = exq(b);
+                    a + b + c
+                }
+            },
+        );
+        assert_eq!(msgs.len(), 3, "{msgs:#?}");
+        assert!(msgs[0].starts_with("`let mut` is not supported"));
+        assert!(msgs[1].starts_with("a type annotation is not supported"));
+        assert!(msgs[2].starts_with("unknown function `exq`"));
+    }
+
+    #[test]
+    fn an_unknown_output_kind_still_checks_the_body() {
+        let msgs = lower_err(
+            quote!(logits),
+            syn::parse_quote! {
+                fn f(z: Logits, y: Labels) -> PerAnchor { exq(z[i][y[i]]) }
+            },
+        );
+        assert_eq!(msgs.len(), 2, "{msgs:#?}");
+        assert_eq!(msgs[0], "the `logits` family does not accept output kind `PerAnchor`; help: use `Scalar` or `PerSample`");
+        assert!(msgs[1].starts_with("unknown function `exq`"));
+    }
+
+    #[test]
+    fn scopes_of_indices_and_lets() {
+        let msgs = lower_err(
+            quote!(logits),
+            syn::parse_quote! {
+                fn f(z: Logits, y: Labels) -> PerSample {
+                    let total = sum(classes, |k| exp(z[i][k]));
+                    ln(total) - z[i][k]
+                }
+            },
+        );
+        assert_eq!(msgs, ["index `k` is used outside the reduction that binds it; help: `k` exists only inside `sum(classes, |k| ..)`, so use it there"]);
+        // a `let` inside a block ends with it
+        let msgs = lower_err(
+            quote!(logits),
+            syn::parse_quote! {
+                fn f(z: Logits, y: Labels) -> PerSample {
+                    let a = { let t = z[i][y[i]]; t * t };
+                    a + t
+                }
+            },
+        );
+        assert_eq!(msgs.len(), 1, "{msgs:#?}");
+        assert!(
+            msgs[0].starts_with("cannot find `t` in this loss"),
+            "{msgs:#?}"
+        );
+        // `i` is the sample index of a `PerSample` loss only
+        let msgs = lower_err(
+            quote!(binary),
+            syn::parse_quote! {
+                fn f(p: Probs) -> Scalar { p[i] }
+            },
+        );
+        assert!(
+            msgs[0].starts_with("index `i` is not bound in a `Scalar` loss"),
+            "{msgs:#?}"
+        );
+        // names may not shadow an index, an input, a set or a `let`
+        let msgs = lower_err(
+            quote!(logits),
+            syn::parse_quote! {
+                fn f(z: Logits, y: Labels) -> PerSample {
+                    let i = 1.0;
+                    let classes = 2.0;
+                    let a = 1.0;
+                    let a = 2.0;
+                    z[i][y[i]]
+                }
+            },
+        );
+        assert_eq!(
+            msgs,
+            [
+                "`i` is already defined; help: choose a new name",
+                "`classes` is already defined; help: choose a new name",
+                "`a` is already defined; help: choose a new name",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_body_must_end_with_its_value() {
+        let msgs = lower_err(
+            quote!(logits),
+            syn::parse_quote! {
+                fn f(z: Logits, y: Labels) -> PerSample { z[i][y[i]]; }
+            },
+        );
+        assert_eq!(msgs, ["the loss body must end with an expression; help: remove this `;` so that the last expression is the loss"]);
+        let msgs = lower_err(
+            quote!(logits),
+            syn::parse_quote! {
+                fn f(z: Logits, y: Labels) -> PerSample { let a = z[i][y[i]]; }
+            },
+        );
+        assert!(
+            msgs[0].starts_with("the loss body must end with an expression; help: end the block")
+        );
+    }
+
+    #[test]
+    fn misuse_of_values_indices_and_sets() {
+        let cases: Vec<(syn::ItemFn, &str)> = vec![
+            (
+                syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { clamp(z[i][y[i]], 0.0) } },
+                "`clamp` takes three arguments; help: write `clamp(x, lo, hi)`",
+            ),
+            (
+                syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { z[i][y[i]].exp() } },
+                "unknown method `exp`; help: call it as a function: `exp(x)`",
+            ),
+            (
+                syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { z[i][y[i]].foo() } },
+                "unknown method `foo`",
+            ),
+            (
+                syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { sum(classes, |k| k) } },
+                "index `k` is used as a number",
+            ),
+            (
+                syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { y[i] } },
+                "labels `y[..]` are class indices, not numbers",
+            ),
+            (
+                syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { z[y[i]][i] } },
+                "axis 1 of `z` ranges over samples, but this index ranges over classes",
+            ),
+            (
+                syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { z[i] } },
+                "`z` takes 2 index(es) but 1 were given",
+            ),
+            (
+                syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { z } },
+                "input `z` is a tensor and must be indexed; help: write `z[i][k]`",
+            ),
+            (
+                syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { classes } },
+                "expected a number here, found an index set",
+            ),
+            (
+                syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { classes.filter(|k| k != y[i]) } },
+                "`.filter(..)` selects the set of a reduction",
+            ),
+            (
+                syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { sum(classes, z[i][0]) } },
+                "`sum` over a set takes a closure",
+            ),
+            (
+                syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { sum(classes.filter(|c| c != y[i]), |k| z[i][k]) } },
+                "the filter binds `c` but the reduction binds `k`",
+            ),
+            (
+                syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { powi(z[i][y[i]], 1.5) } },
+                "the exponent of `powi` must be an integer literal",
+            ),
+            (
+                syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { z[i][y[i]] * 1e999 } },
+                "this number does not fit in an `f64`",
+            ),
+            (
+                syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { z[i][y[i]] * "2" } },
+                "only number literals are supported",
+            ),
+            (
+                syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { select(z[i][y[i]], 1.0, 0.0) } },
+                "expected a condition here",
+            ),
+            (
+                syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { z.tp } },
+                "`z` has no fields",
+            ),
+            (
+                syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { if z[i][y[i]] > 0.0 { 1.0 } } },
+                "`if` without `else` has no value",
+            ),
+            (
+                syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { loop {} } },
+                "a `loop` is not supported in a loss",
+            ),
+        ];
+        for (item, expected) in cases {
+            let msgs = lower_err(quote!(logits), item);
+            assert_eq!(msgs.len(), 1, "{msgs:#?}");
+            assert!(
+                msgs[0].starts_with(expected),
+                "{:?} should start with {expected:?}",
+                msgs[0]
+            );
+        }
+    }
+
+    #[test]
+    fn confusion_misuse_and_family_hyper_clash() {
+        let msgs = lower_err(
+            quote!(binary),
+            syn::parse_quote! {
+                fn f(cm: SoftConfusion, #[hyper(default = 1.0)] amplification: f64) -> Scalar {
+                    cm.tpp + cm[i]
+                }
+            },
+        );
+        assert_eq!(msgs.len(), 3, "{msgs:#?}");
+        assert!(
+            msgs[0].starts_with("`amplification` is a hyper-parameter the `binary` family adds")
+        );
+        assert!(msgs[1].starts_with("`cm` has no field `tpp`; help: did you mean `tp`?"));
+        assert!(msgs[2].starts_with("`cm` is the batch's soft confusion matrix"));
+    }
+
+    /// Odd inputs give errors, never a panic.
+    #[test]
+    fn never_panics_on_odd_input() {
+        let items: Vec<(TokenStream, TokenStream)> = vec![
+            (
+                quote!(logits),
+                quote!(
+                    fn __(z: Logits) -> PerSample {
+                        0.0
+                    }
+                ),
+            ),
+            (
+                quote!(logits),
+                quote!(
+                    fn r#match(z: Logits) -> PerSample {
+                        0.0
+                    }
+                ),
+            ),
+            (
+                quote!(logits),
+                quote!(
+                    fn f(r#type: Logits) -> PerSample {
+                        0.0
+                    }
+                ),
+            ),
+            (
+                quote!(logits),
+                quote!(
+                    fn f(#[hyper(default = 1e999)] a: f64) -> PerSample {
+                        a
+                    }
+                ),
+            ),
+            (
+                quote!(logits),
+                quote!(
+                    fn f(#[hyper(default = 1.0, range(0, 1e999))] a: f64) -> PerSample {
+                        a
+                    }
+                ),
+            ),
+            (
+                quote!(logits),
+                quote!(
+                    fn f(#[hyper(default = 1.0, range())] a: f64) -> PerSample {
+                        a
+                    }
+                ),
+            ),
+            (
+                quote!(logits),
+                quote!(
+                    fn f(#[hyper(default = 1.0, bogus(1, 2), positive)] a: f64) -> PerSample {
+                        a
+                    }
+                ),
+            ),
+            (
+                quote!(logits),
+                quote!(
+                    fn f(#[hyper] a: f64) -> PerSample {
+                        a
+                    }
+                ),
+            ),
+            (
+                quote!(logits),
+                quote!(
+                    fn f(#[hyper(default = "x")] a: bool) -> PerSample {
+                        0.0
+                    }
+                ),
+            ),
+            (
+                quote!(logits),
+                quote!(
+                    fn f() -> PerSample {}
+                ),
+            ),
+            (
+                quote!(logits),
+                quote!(
+                    fn f() {}
+                ),
+            ),
+            (
+                quote!(logits),
+                quote!(
+                    fn f(self) -> PerSample {
+                        0.0
+                    }
+                ),
+            ),
+            (
+                quote!(logits),
+                quote!(
+                    fn f((a, b): Logits) -> PerSample {
+                        0.0
+                    }
+                ),
+            ),
+            (
+                quote!(logits),
+                quote!(
+                    async unsafe extern "C" fn f<T>(z: Logits) -> PerSample
+                    where
+                        T: Copy,
+                    {
+                        0.0
+                    }
+                ),
+            ),
+            (
+                quote!(logits),
+                quote!(
+                    fn f(z: &Logits, y: Labels, y2: Labels) -> Vec<f64> {
+                        0.0
+                    }
+                ),
+            ),
+            (
+                quote!(logits),
+                quote!(
+                    fn f(z: Logits, y: Labels) -> PerSample {
+                        z[i][y[y[i]]]
+                            + z[i][k]
+                            + z[0][0]
+                            + z::a
+                            + f(1.0)
+                            + (1.0)(2.0)
+                            + *z
+                            + -y[i]
+                            + !z[i][0]
+                    }
+                ),
+            ),
+            (
+                quote!(logits),
+                quote!(
+                    fn f(z: Logits, y: Labels) -> PerSample {
+                        sum(classes.filter(|k| k).filter(|k| k), |(a, b)| 0.0)
+                            + sum(a::b, |k| 0.0)
+                            + sum(classes.foo(), |k| 0.0)
+                            + sum(3, |k| 0.0)
+                    }
+                ),
+            ),
+            (
+                quote!(logits),
+                quote!(
+                    fn f(z: Logits, y: Labels) -> PerSample {
+                        let (a, b) = (1.0, 2.0);
+                        let c;
+                        let d = 1.0 else { return };
+                        macro_rules! m {}
+                        m!();
+                        fn g() {}
+                        x = 1.0;
+                        y[i] += 1.0;
+                        z[i][0] as f64
+                    }
+                ),
+            ),
+            (
+                quote!(logits),
+                quote!(fn f(z: Logits, y: Labels) -> PerSample { match 1 { _ => 0.0 } + &z[i][0] + (return) + (|x| x) + (while true {}) + (for a in b {}) + vec![1.0] + (1.0).0 + a.b.c }),
+            ),
+            (
+                quote!(binary),
+                quote!(
+                    fn f(cm: SoftConfusion, p: Probs, a: Amplified, y: Targets) -> Scalar {
+                        cm.tp + sum(samples, |j| p[j] * a[j] * y[j]) + cm.0 + p.tp
+                    }
+                ),
+            ),
+            (
+                quote!(binary),
+                quote!(
+                    fn f(cm: SoftConfusion, cm2: SoftConfusion) -> Scalar {
+                        cm.tp + cm2.tp
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
+                    fn f(z: Logits) -> PerSample {
+                        z[i][0]
+                    }
+                ),
+            ),
+            (
+                quote!(logits, binary, paper, paper = 1, a::b, c(d)),
+                quote!(
+                    fn f(z: Logits) -> PerSample {
+                        0.0
+                    }
+                ),
+            ),
+            (
+                quote!(pairs),
+                quote!(
+                    fn f(z: Logits) -> PerAnchor {
+                        0.0
+                    }
+                ),
+            ),
+            (
+                quote!(logits),
+                quote!(
+                    struct S;
+                ),
+            ),
+            (
+                quote!(logit,),
+                quote!(
+                    fn f(z: Logits) -> PerSample {
+                        0.0
+                    }
+                ),
+            ),
+        ];
+        for (args, item) in items.iter().cloned() {
+            // the whole pipeline too: errors become `compile_error!`s next to the stub
+            let out = crate::expand::expand(args.clone(), item.clone()).to_string();
+            assert!(out.contains("compile_error"), "{out}");
+            let cx = Ctxt::new();
+            let failed = match LossDef::from_syn(&cx, args, item.clone()) {
+                Ok(def) => {
+                    let _ = lower(&cx, &def);
+                    cx.check().is_err()
+                }
+                Err(_) => syn::parse2::<syn::ItemFn>(item.clone()).is_err(),
+            };
+            assert!(failed, "no error for {item}");
+        }
+    }
 }

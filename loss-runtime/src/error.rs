@@ -122,7 +122,7 @@ impl fmt::Display for LossError {
             } => write!(f, "non-finite value in `{input}` at index {index}: {value}"),
             Self::ProbabilityOutOfRange { index, value } => write!(
                 f,
-                "probability at index {index} is {value}, outside [0, 1]; pass logits with `FromLogits` if these are scores"
+                "probability at index {index} is {value}, outside [0, 1]; if these are scores, pass them as logits (`FromLogits` in Rust, `logits` in a case file)"
             ),
             Self::InvalidHyper {
                 loss,

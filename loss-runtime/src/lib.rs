@@ -11,10 +11,13 @@ pub mod error;
 pub mod family;
 pub mod loss;
 pub mod losses;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use crate::core::info::{Family, HyperInfo, HyperKind, InputInfo, InputKind, LossInfo};
 pub use crate::core::kernel::Kernel;
 pub use crate::core::real::Real;
+pub use crate::core::similarity::{similarity, similarity_with, Metric};
 pub use crate::error::LossError;
 pub use crate::family::binary::FromLogits;
 pub use crate::loss::Loss;

@@ -289,7 +289,10 @@ mod tests {
     fn every_function_is_in_the_dsl_reference() {
         let table = include_str!("../../../loss-runtime/src/dsl.md");
         for f in crate::lower::FUNCTIONS {
-            assert!(table.contains(&format!("`{f}(")), "`{f}` is missing from loss-runtime/src/dsl.md");
+            assert!(
+                table.contains(&format!("`{f}(")),
+                "`{f}` is missing from loss-runtime/src/dsl.md"
+            );
         }
     }
 }

@@ -21,6 +21,7 @@ pub struct KernelCx<'a> {
     rt: TokenStream,
     free_memo: std::cell::RefCell<HashMap<NodeId, BTreeSet<VarId>>>,
     adjoint: Option<NodeId>,
+    locals: Vec<Option<SlotId>>,
 }
 
 fn n_ident(n: NodeId) -> Ident {
@@ -64,6 +65,7 @@ impl<'a> KernelCx<'a> {
             rt,
             free_memo: Default::default(),
             adjoint,
+            locals: local_slots(prog),
         }
     }
 
@@ -150,6 +152,14 @@ impl<'a> KernelCx<'a> {
                 let arr = format_ident!("__in{}", id.0);
                 let idx = self.input_index(*id, ixs);
                 quote!(#arr[#idx])
+            }
+            Op::Slot(s) if self.is_local(*s) => {
+                let v = s_ident(*s);
+                quote!(#v)
+            }
+            Op::SlotCount(s) if self.is_local(*s) => {
+                let v = c_ident(*s);
+                quote!(#v)
             }
             Op::Slot(s) => {
                 let arr = s_ident(*s);
@@ -319,87 +329,166 @@ impl<'a> KernelCx<'a> {
         dims.iter().fold(quote!(1usize), |acc, d| quote!(#acc * #d))
     }
 
+    /// Whether slot `s` is computed inline, inside the one reduction that reads it
+    /// (a scalar local instead of a buffer; see [`local_slots`]).
+    fn is_local(&self, s: SlotId) -> bool {
+        self.locals[s.0 as usize].is_some()
+    }
+
+    /// The local slots computed inside an iteration of `parent`, in slot order.
+    fn children(&self, parent: SlotId) -> Vec<SlotId> {
+        (0..self.prog.slots.len())
+            .map(|k| SlotId(k as u16))
+            .filter(|&t| self.locals[t.0 as usize] == Some(parent))
+            .collect()
+    }
+
+    /// Statements computing slot `s` at the current indices, and its value (and count).
+    fn slot_value(&self, s: SlotId) -> (TokenStream, TokenStream, TokenStream) {
+        let rt = &self.rt;
+        let slot = self.prog.slot(s);
+        let mut emitted = HashSet::new();
+        let zero = quote!(<R as #rt::Real>::zero());
+        match &slot.kind {
+            SlotKind::Let(n) => {
+                let nodes = self.emit_nodes(&[*n], &mut emitted, |_| true);
+                let v = n_ident(*n);
+                (nodes, quote!(#v), zero)
+            }
+            SlotKind::Reduce {
+                op,
+                var,
+                filter,
+                body: b,
+            } => {
+                let roots: Vec<NodeId> = filter.iter().copied().chain([*b]).collect();
+                let hoisted =
+                    self.emit_nodes(&roots, &mut emitted, |n| !self.free(n).contains(var));
+                let (in_filter, in_body) = self.split_children(s, *filter);
+                let filter_nodes = match filter {
+                    Some(f) => {
+                        let nodes = self.emit_nodes(&[*f], &mut emitted, |_| true);
+                        let fi = n_ident(*f);
+                        quote!(#nodes if !#fi { continue; })
+                    }
+                    None => TokenStream::new(),
+                };
+                let body_nodes = self.emit_nodes(&[*b], &mut emitted, |_| true);
+                let x = n_ident(*b);
+                let (vi, d) = (v_ident(*var), self.dim(*var));
+                let (init, combine, finish) = reduce_parts(rt, *op, &x, &vi);
+                let stmts = quote! {
+                    #hoisted
+                    #init
+                    #[allow(unused_variables)]
+                    let mut __count: usize = 0;
+                    for #vi in 0..#d {
+                        #in_filter
+                        #filter_nodes
+                        #in_body
+                        #body_nodes
+                        #combine
+                        __count += 1;
+                    }
+                };
+                (stmts, finish, quote!(<R as #rt::Real>::from_usize(__count)))
+            }
+        }
+    }
+
+    /// Inline computations of `parent`'s local slots: those its filter reads, and the rest.
+    fn split_children(&self, parent: SlotId, filter: Option<NodeId>) -> (TokenStream, TokenStream) {
+        let in_filter: Vec<SlotId> = match filter {
+            Some(f) => {
+                let read = self.prog.graph.reachable(&[f]);
+                self.children(parent)
+                    .into_iter()
+                    .filter(|t| {
+                        read.iter()
+                            .any(|&n| matches!(self.prog.graph.op(n), Op::Slot(x) if x == t))
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        let mut a = TokenStream::new();
+        let mut b = TokenStream::new();
+        for t in self.children(parent) {
+            let code = self.local_value(t);
+            if in_filter.contains(&t) {
+                a.extend(code);
+            } else {
+                b.extend(code);
+            }
+        }
+        (a, b)
+    }
+
+    /// `let __sT: R = ..;` (and `__cT`) for a local slot.
+    fn local_value(&self, t: SlotId) -> TokenStream {
+        let (stmts, value, count) = self.slot_value(t);
+        let (sv, cv) = (s_ident(t), c_ident(t));
+        quote! {
+            let (#sv, #cv): (R, R) = { #stmts (#value, #count) };
+        }
+    }
+
     pub fn forward(&self) -> TokenStream {
         let rt = &self.rt;
         let prologue = self.prologue();
         let mut body = TokenStream::new();
         for (k, slot) in self.prog.slots.iter().enumerate() {
             let s = SlotId(k as u16);
+            if self.is_local(s) {
+                continue;
+            }
             let (buf, size) = (s_ident(s), self.size(s));
             body.extend(quote!(let mut #buf: ::std::vec::Vec<R> = ::std::vec![<R as #rt::Real>::zero(); #size];));
             let is_mean = matches!(slot.kind, SlotKind::Reduce { op: Red::Mean, .. });
-            if is_mean {
+            let idx = self.slot_index(s);
+            let (stmts, value, count) = self.slot_value(s);
+            let store_count = if is_mean {
                 let c = c_ident(s);
                 body.extend(quote!(let mut #c: ::std::vec::Vec<R> = ::std::vec![<R as #rt::Real>::zero(); #size];));
-            }
-            let idx = self.slot_index(s);
-            let mut emitted = HashSet::new();
-            let element = match &slot.kind {
-                SlotKind::Let(n) => {
-                    let nodes = self.emit_nodes(&[*n], &mut emitted, |_| true);
-                    let v = n_ident(*n);
-                    quote!(#nodes #buf[#idx] = #v;)
-                }
-                SlotKind::Reduce {
-                    op,
-                    var,
-                    filter,
-                    body: b,
-                } => {
-                    let roots: Vec<NodeId> = filter.iter().copied().chain([*b]).collect();
-                    let hoisted =
-                        self.emit_nodes(&roots, &mut emitted, |n| !self.free(n).contains(var));
-                    let filter_nodes = match filter {
-                        Some(f) => {
-                            let nodes = self.emit_nodes(&[*f], &mut emitted, |_| true);
-                            let fi = n_ident(*f);
-                            quote!(#nodes if !#fi { continue; })
-                        }
-                        None => TokenStream::new(),
-                    };
-                    let body_nodes = self.emit_nodes(&[*b], &mut emitted, |_| true);
-                    let x = n_ident(*b);
-                    let (vi, d) = (v_ident(*var), self.dim(*var));
-                    let (init, combine, finish) = reduce_parts(rt, *op, &x, &vi);
-                    let count = if is_mean {
-                        let c = c_ident(s);
-                        quote!(#c[#idx] = <R as #rt::Real>::from_usize(__count);)
-                    } else {
-                        TokenStream::new()
-                    };
-                    quote! {
-                        #hoisted
-                        #init
-                        #[allow(unused_variables)]
-                        let mut __count: usize = 0;
-                        for #vi in 0..#d {
-                            #filter_nodes
-                            #body_nodes
-                            #combine
-                            __count += 1;
-                        }
-                        #buf[#idx] = #finish;
-                        #count
-                    }
-                }
+                quote!(#c[#idx] = #count;)
+            } else {
+                TokenStream::new()
             };
-            body.extend(self.loops(&slot.free, element));
+            body.extend(self.loops(
+                &slot.free,
+                quote! {
+                    #stmts
+                    #buf[#idx] = #value;
+                    #store_count
+                },
+            ));
         }
         let root = s_ident(self.prog.root());
-        let slots: Vec<Ident> = (0..self.prog.slots.len())
-            .map(|k| s_ident(SlotId(k as u16)))
+        let slots: Vec<TokenStream> = (0..self.prog.slots.len())
+            .map(|k| {
+                let s = SlotId(k as u16);
+                if self.is_local(s) {
+                    quote!(::std::vec::Vec::new())
+                } else {
+                    let i = s_ident(s);
+                    quote!(#i)
+                }
+            })
             .collect();
         let counts: Vec<TokenStream> = self
             .prog
             .slots
             .iter()
             .enumerate()
-            .map(|(k, slot)| match slot.kind {
-                SlotKind::Reduce { op: Red::Mean, .. } => {
-                    let c = c_ident(SlotId(k as u16));
-                    quote!(#c)
+            .map(|(k, slot)| {
+                let s = SlotId(k as u16);
+                match slot.kind {
+                    SlotKind::Reduce { op: Red::Mean, .. } if !self.is_local(s) => {
+                        let c = c_ident(s);
+                        quote!(#c)
+                    }
+                    _ => quote!(::std::vec::Vec::new()),
                 }
-                _ => quote!(::std::vec::Vec::new()),
             })
             .collect();
         quote! {
@@ -421,6 +510,9 @@ impl<'a> KernelCx<'a> {
         let mut setup = TokenStream::new();
         for (k, slot) in self.prog.slots.iter().enumerate() {
             let s = SlotId(k as u16);
+            if self.is_local(s) {
+                continue;
+            }
             let buf = s_ident(s);
             setup.extend(quote!(let #buf: &[R] = &__ws.slots[#k];));
             if matches!(slot.kind, SlotKind::Reduce { op: Red::Mean, .. }) {
@@ -449,7 +541,7 @@ impl<'a> KernelCx<'a> {
         let root = self.prog.root();
         for (k, need) in self.grads.needs_adjoint.iter().enumerate() {
             let s = SlotId(k as u16);
-            if !need {
+            if !need || self.is_local(s) {
                 continue;
             }
             let a = a_ident(s);
@@ -462,7 +554,21 @@ impl<'a> KernelCx<'a> {
         }
         let mut body = TokenStream::new();
         for sg in &self.grads.slots {
-            body.extend(self.slot_backward(sg));
+            if self.is_local(sg.slot) {
+                continue;
+            }
+            let slot = self.prog.slot(sg.slot);
+            let (a, idx) = (a_ident(sg.slot), self.slot_index(sg.slot));
+            let element = self.element_backward(sg);
+            body.extend(self.loops(
+                &slot.free,
+                quote! {
+                    let __abar: R = #a[#idx];
+                    if __abar != <R as #rt::Real>::zero() {
+                        #element
+                    }
+                },
+            ));
         }
         quote! {
             #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
@@ -482,6 +588,10 @@ impl<'a> KernelCx<'a> {
                 let idx = self.input_index(*id, ixs);
                 quote!(#g[#idx] += #v;)
             }
+            Leaf::Slot(s) if self.is_local(*s) => {
+                let a = a_ident(*s);
+                quote!(#a += #v;)
+            }
             Leaf::Slot(s) => {
                 let a = a_ident(*s);
                 let idx = self.slot_index(*s);
@@ -490,11 +600,12 @@ impl<'a> KernelCx<'a> {
         }
     }
 
-    fn slot_backward(&self, sg: &SlotGrad) -> TokenStream {
+    /// The backward of one element of a slot (its indices bound, `__abar` its adjoint):
+    /// for a reduction, the loop over its index; local slots read inside are recomputed,
+    /// their adjoints gathered in scalars, and their own backward run in place.
+    fn element_backward(&self, sg: &SlotGrad) -> TokenStream {
         let rt = &self.rt;
         let slot = self.prog.slot(sg.slot);
-        let a = a_ident(sg.slot);
-        let idx = self.slot_index(sg.slot);
         let roots: Vec<NodeId> = sg.contributions.iter().map(|(_, c)| *c).collect();
         let contributions: TokenStream = sg
             .contributions
@@ -503,11 +614,35 @@ impl<'a> KernelCx<'a> {
             .collect();
         let weight = n_ident(sg.weight);
         let mut emitted = HashSet::new();
-        let element = match &slot.kind {
+        let children = self.children(sg.slot);
+        let child_adjoints: TokenStream = children
+            .iter()
+            .filter(|t| self.grads.needs_adjoint[t.0 as usize])
+            .map(|t| {
+                let a = a_ident(*t);
+                quote!(let mut #a: R = <R as #rt::Real>::zero();)
+            })
+            .collect();
+        let child_backward: TokenStream = children
+            .iter()
+            .rev()
+            .filter_map(|t| self.grads.slots.iter().find(|g| g.slot == *t))
+            .map(|g| {
+                let a = a_ident(g.slot);
+                let inner = self.element_backward(g);
+                quote! {{
+                    let __abar: R = #a;
+                    if __abar != <R as #rt::Real>::zero() {
+                        #inner
+                    }
+                }}
+            })
+            .collect();
+        match &slot.kind {
             SlotKind::Let(_) => {
                 let w = self.emit_nodes(&[sg.weight], &mut emitted, |_| true);
                 let nodes = self.emit_nodes(&roots, &mut emitted, |_| true);
-                quote! { #w let __gbar = __abar * #weight; #nodes #contributions }
+                quote! { #w let __gbar = __abar * #weight; #child_adjoints #nodes #contributions #child_backward }
             }
             SlotKind::Reduce {
                 op,
@@ -522,6 +657,7 @@ impl<'a> KernelCx<'a> {
                 let hoisted = self.emit_nodes(&all_roots, &mut emitted, |n| {
                     !self.free(n).contains(var) && !self.uses_adjoint(n)
                 });
+                let (in_filter, in_body) = self.split_children(sg.slot, *filter);
                 let filter_nodes = match filter {
                     Some(f) => {
                         let nodes = self.emit_nodes(&[*f], &mut emitted, |_| true);
@@ -532,10 +668,17 @@ impl<'a> KernelCx<'a> {
                 };
                 let arg_select = if matches!(op, Red::Max | Red::Min) {
                     let nodes = self.emit_nodes(&[*body], &mut emitted, |_| true);
-                    let (x, s) = (n_ident(*body), s_ident(sg.slot));
+                    let x = n_ident(*body);
+                    let this = if self.is_local(sg.slot) {
+                        let s = s_ident(sg.slot);
+                        quote!(#s)
+                    } else {
+                        let (s, idx) = (s_ident(sg.slot), self.slot_index(sg.slot));
+                        quote!(#s[#idx])
+                    };
                     quote! {
                         #nodes
-                        if __taken || #x != #s[#idx] { continue; }
+                        if __taken || #x != #this { continue; }
                         __taken = true;
                     }
                 } else {
@@ -548,24 +691,59 @@ impl<'a> KernelCx<'a> {
                     #hoisted
                     let mut __taken = false;
                     for #vi in 0..#d {
+                        #in_filter
                         #filter_nodes
+                        #in_body
                         #arg_select
                         #w
                         let __gbar = __abar * #weight;
+                        #child_adjoints
                         #nodes
                         #contributions
+                        #child_backward
                     }
                 }
             }
-        };
-        let inner = quote! {
-            let __abar: R = #a[#idx];
-            if __abar != <R as #rt::Real>::zero() {
-                #element
-            }
-        };
-        self.loops(&slot.free, inner)
+        }
     }
+}
+
+/// Slots computed inline: a non-root slot read by exactly one other slot, which is a
+/// reduction whose index the slot depends on. Such a slot varies with every iteration
+/// of its parent's loop, so a buffer would hold one value per iteration for nothing;
+/// instead it is recomputed in place (in the backward too), keeping memory at the size
+/// of the loss's inputs. Returns each slot's parent.
+pub fn local_slots(prog: &Program) -> Vec<Option<SlotId>> {
+    let n = prog.slots.len();
+    let mut readers: Vec<Vec<SlotId>> = vec![Vec::new(); n];
+    for (k, slot) in prog.slots.iter().enumerate() {
+        for node in prog.graph.reachable(&slot.roots()) {
+            if let Op::Slot(t) | Op::SlotCount(t) = prog.graph.op(node) {
+                let reader = SlotId(k as u16);
+                if !readers[t.0 as usize].contains(&reader) {
+                    readers[t.0 as usize].push(reader);
+                }
+            }
+        }
+    }
+    // a slot reads itself through its logsumexp weight only in the backward; ignore that
+    (0..n)
+        .map(|t| {
+            let tid = SlotId(t as u16);
+            if tid == prog.root() {
+                return None;
+            }
+            match readers[t].as_slice() {
+                [parent] if *parent != tid => match &prog.slot(*parent).kind {
+                    SlotKind::Reduce { var, .. } if prog.slot(tid).free.contains(var) => {
+                        Some(*parent)
+                    }
+                    _ => None,
+                },
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 fn reduce_parts(

@@ -11,7 +11,7 @@
 use crate::ir::{Bin, NodeId, Op, Program, Un};
 
 pub fn rewrite(prog: Program) -> Program {
-    super::map_bottom_up(prog, |p, n| rule(p, n))
+    super::map_bottom_up(prog, rule)
 }
 
 fn rule(p: &mut Program, n: NodeId) -> NodeId {

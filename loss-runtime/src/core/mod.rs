@@ -3,4 +3,5 @@
 pub mod info;
 pub mod kernel;
 pub mod real;
+pub mod similarity;
 pub mod tape;

@@ -1,11 +1,23 @@
 //! The dfdx glue, written once: turn a computed loss value into a rank-0 tensor and
 //! register the kernel's derived backward as exactly one operation on the tape.
 //!
-//! With a [`NoneTape`](dfdx::prelude::NoneTape) input nothing is registered and the
+//! With a [`NoneTape`] input nothing is registered and the
 //! backward closure (with the buffers it owns) is dropped unrun.
 
-use dfdx::prelude::CpuError;
 use dfdx::prelude::*;
+
+/// A tensor's elements in logical (row-major) order.
+///
+/// Empty tensors give an empty vector (dfdx 0.13's `as_vec` indexes out of bounds on
+/// them), so the family adapters can report [`LossError::EmptyBatch`](crate::LossError)
+/// instead of panicking.
+pub fn read<S: Shape, E: Dtype, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
+    if t.shape().num_elements() == 0 {
+        Vec::new()
+    } else {
+        t.as_vec()
+    }
+}
 
 /// Wraps `value` in a rank-0 tensor carrying `input`'s tape, and registers `backward`
 /// as the one backward op of the loss head.

@@ -392,16 +392,26 @@ fn to_real<E: Real>(values: &[f64]) -> Vec<E> {
     values.iter().map(|&v| E::from_f64(v)).collect()
 }
 
-fn tensor<S: Shape, E: Dtype>(
+/// The tensor of `input`'s values in the given shape.
+///
+/// Empty inputs are refused here: dfdx 0.13 reads one element of any tensor it copies
+/// out (`as_vec`), empty or not, which the family adapters do before they check sizes.
+fn tensor<S: Shape, E>(
     dev: &Cpu,
-    values: &[f64],
+    input: &Given<'_>,
     shape: S,
 ) -> Result<Tensor<S, E, Cpu>, EvalError>
 where
-    E: Real,
+    E: Dtype + Real,
     Cpu: Device<E>,
 {
-    dev.try_tensor_from_vec(to_real::<E>(values), shape)
+    if input.values.is_empty() {
+        return Err(LossError::EmptyBatch {
+            input: input.info.name,
+        }
+        .into());
+    }
+    dev.try_tensor_from_vec(to_real::<E>(input.values), shape)
         .map_err(|e| EvalError::Device(e.to_string()))
 }
 
@@ -421,7 +431,7 @@ where
         Tensor<S, E, Cpu, OwnedTape<E, Cpu>>,
     ) -> Result<Tensor<(), E, Cpu, OwnedTape<E, Cpu>>, LossError>,
 {
-    let x: Tensor<S, E, Cpu> = tensor(dev, input.values, shape)?;
+    let x: Tensor<S, E, Cpu> = tensor(dev, input, shape)?;
     let out = forward(x.leaky_trace())?;
     let loss = out.array().to_f64();
     let grads = out
@@ -466,13 +476,13 @@ where
     }
     match (preds.shape, targets.shape) {
         (&[n], &[m]) => {
-            let y: Tensor<(usize,), E, Cpu> = tensor(dev, targets.values, (m,))?;
+            let y: Tensor<(usize,), E, Cpu> = tensor(dev, targets, (m,))?;
             trace_and_run(dev, preds, (n,), |p| {
                 binary::try_forward(kernel, p, &y, from_logits)
             })
         }
         (&[n, c], &[m, d]) => {
-            let y: Tensor<(usize, usize), E, Cpu> = tensor(dev, targets.values, (m, d))?;
+            let y: Tensor<(usize, usize), E, Cpu> = tensor(dev, targets, (m, d))?;
             trace_and_run(dev, preds, (n, c), |p| {
                 binary::try_forward(kernel, p, &y, from_logits)
             })
@@ -520,7 +530,7 @@ fn to_labels(values: &[f64]) -> Result<Vec<usize>, EvalError> {
         .iter()
         .enumerate()
         .map(|(index, &value)| {
-            if value >= 0.0 && value < EXACT && value.fract() == 0.0 {
+            if (0.0..EXACT).contains(&value) && value.fract() == 0.0 {
                 Ok(value as usize)
             } else {
                 Err(EvalError::BadLabel { index, value })

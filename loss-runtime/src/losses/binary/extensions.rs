@@ -37,3 +37,103 @@ pub fn anyloss_jaccard(
 ) -> Scalar {
     1.0 - cm.tp / (cm.tp + cm.fp + cm.fn_ + epsilon)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    /// The default epsilon.
+    const S: f64 = 1e-5;
+
+    // Naive formulas over the loop-summed confusion matrix.
+
+    fn mcc(c: &Confusion) -> f64 {
+        let d = (c.tp + c.fp) * (c.tp + c.fn_) * (c.tn + c.fp) * (c.tn + c.fn_);
+        1.0 - (c.tp * c.tn - c.fp * c.fn_) / (d + S).sqrt()
+    }
+    fn jaccard(c: &Confusion) -> f64 {
+        1.0 - c.tp / (c.tp + c.fp + c.fn_ + S)
+    }
+
+    #[test]
+    fn values_match_naive_loops() {
+        check_binary_values(&AnylossMcc::new(), mcc);
+        check_binary_values(&AnylossJaccard::new(), jaccard);
+    }
+
+    #[test]
+    fn gradients_match_finite_differences_and_the_chain_rule() {
+        check_binary_gradients(&AnylossMcc::new(), mcc);
+        check_binary_gradients(&AnylossJaccard::new(), jaccard);
+    }
+
+    #[test]
+    fn f32_agrees_with_f64() {
+        check_binary_precisions(&AnylossMcc::new(), 1e-4);
+        check_binary_precisions(&AnylossJaccard::new(), 1e-4);
+    }
+
+    #[test]
+    fn invariant_under_permutation_of_samples() {
+        check_binary_permutation(&AnylossMcc::new());
+        check_binary_permutation(&AnylossJaccard::new());
+    }
+
+    /// The doc of `AnylossMcc`: a single-class batch gives exactly 1 with a zero gradient.
+    /// Jaccard does too on a batch without positives (TP vanishes identically).
+    #[test]
+    fn single_class_batches_are_exactly_one_with_zero_gradient() {
+        check_single_class(&AnylossMcc::new(), 0.0);
+        check_single_class(&AnylossMcc::new(), 1.0);
+        check_single_class(&AnylossJaccard::new(), 0.0);
+    }
+
+    /// With `amplify = false` and hard predictions: 1 − the textbook MCC and Jaccard index
+    /// from integer counts (up to the epsilon).
+    #[test]
+    fn hard_predictions_without_amplification_give_one_minus_the_textbook_metric() {
+        let mut rng = Rng::new(31);
+        for n in [2usize, 4, 11, 30] {
+            for _ in 0..5 {
+                let y = mixed_targets(&mut rng, n);
+                let p = mixed_targets(&mut rng, n);
+                let (tp, fp, fn_, tn) = hard_counts(&p, &y);
+                let what = format!("p={p:?} y={y:?}");
+                let textbook_mcc =
+                    (tp * tn - fp * fn_) / ((tp + fp) * (tp + fn_) * (tn + fp) * (tn + fn_)).sqrt();
+                let v = pure_value(&AnylossMcc::new(), &p, &y);
+                assert_close(v, 1.0 - textbook_mcc, 0.0, 1e-5, &what);
+                let v = pure_value(&AnylossJaccard::new(), &p, &y);
+                assert_close(v, 1.0 - tp / (tp + fp + fn_), 0.0, 1e-5, &what);
+            }
+        }
+    }
+
+    /// MCC spans [−1, 1], so the loss spans [0, 2]: perfect hard predictions give ≈ 0,
+    /// inverted ones ≈ 2.
+    #[test]
+    fn mcc_loss_ranges_over_zero_to_two() {
+        let y = [1.0, 0.0, 0.0, 1.0, 1.0, 0.0];
+        let inverted: Vec<f64> = y.iter().map(|v| 1.0 - v).collect();
+        let best = pure_value(&AnylossMcc::new(), &y, &y);
+        let worst = pure_value(&AnylossMcc::new(), &inverted, &y);
+        assert_close(best, 0.0, 0.0, 1e-5, "perfect predictions");
+        assert_close(worst, 2.0, 0.0, 1e-5, "inverted predictions");
+        let mut rng = Rng::new(32);
+        for (amp, pred) in SETTINGS {
+            let loss = with_amp(AnylossMcc::new(), amp);
+            let x = extreme_preds(&mut rng, 12, pred);
+            let y = mixed_targets(&mut rng, 12);
+            let v = binary_value::<f64, _>(&loss, &x, &y, pred).unwrap();
+            assert!((0.0..=2.0).contains(&v), "{v} outside [0, 2]");
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_docs() {
+        let (m, j) = (AnylossMcc::default(), AnylossJaccard::default());
+        assert_eq!((m.epsilon, m.amplification, m.amplify), (1e-5, 73.0, true));
+        assert_eq!((j.epsilon, j.amplification, j.amplify), (1e-5, 73.0, true));
+    }
+}
