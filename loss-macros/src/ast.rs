@@ -241,11 +241,11 @@ fn parse_output(cx: &Ctxt, item: &ItemFn, family: Option<FamilyKind>) -> Option<
     };
     let name =
         scalar_type_name(ty).unwrap_or_else(|| ty.to_token_stream().to_string().replace(' ', ""));
-    let accepted = ["Scalar", "PerSample"];
-    let out = match name.as_str() {
-        "Scalar" => Output::Scalar,
-        "PerSample" => Output::PerSample,
-        _ => {
+    let outputs = family.map_or(FamilyKind::Logits.outputs(), |f| f.outputs());
+    let accepted: Vec<&str> = outputs.iter().map(|(n, _)| *n).collect();
+    let out = match outputs.iter().find(|(n, _)| *n == name) {
+        Some((_, o)) => *o,
+        None => {
             cx.push(diag::unknown_output(
                 ty,
                 &name,

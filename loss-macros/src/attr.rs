@@ -16,7 +16,12 @@ pub struct LossAttr {
 }
 
 /// The families a definition can name today (the others are planned).
-const AVAILABLE: [FamilyKind; 2] = [FamilyKind::Binary, FamilyKind::Logits];
+const AVAILABLE: [FamilyKind; 4] = [
+    FamilyKind::Binary,
+    FamilyKind::Logits,
+    FamilyKind::Pairs,
+    FamilyKind::Scores,
+];
 
 pub fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<LossAttr> {
     let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args)?;
@@ -101,15 +106,15 @@ mod tests {
     fn unknown_family_suggests_the_closest() {
         let (family, msgs) = messages(quote!(logit));
         assert_eq!(family, None);
-        assert_eq!(msgs, ["unknown loss family `logit`; help: did you mean `logits`? (the families are `binary` and `logits`)"]);
+        assert_eq!(msgs, ["unknown loss family `logit`; help: did you mean `logits`? (the families are `binary`, `logits`, `pairs` and `scores`)"]);
     }
 
     #[test]
     fn planned_family_is_not_yet_available() {
-        let (_, msgs) = messages(quote!(pairs));
+        let (_, msgs) = messages(quote!(views));
         assert_eq!(msgs.len(), 1);
         assert!(
-            msgs[0].starts_with("the `pairs` family is not available yet"),
+            msgs[0].starts_with("the `views` family is not available yet"),
             "{msgs:?}"
         );
     }

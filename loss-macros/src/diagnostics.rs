@@ -113,7 +113,7 @@ pub fn unknown_family(span: Span, name: &str, known: &[&str], planned: &[&str]) 
 pub fn family_not_yet(span: Span, name: &str) -> Error {
     at(
         span,
-        format!("the `{name}` family is not available yet; help: use `binary` or `logits`"),
+        format!("the `{name}` family is not available yet; help: use `binary`, `logits`, `pairs` or `scores`"),
     )
 }
 

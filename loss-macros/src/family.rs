@@ -10,10 +10,12 @@ use crate::ir::{Domain, HyperId, InputId};
 pub enum FamilyKind {
     Binary,
     Logits,
+    Pairs,
+    Scores,
 }
 
 /// Families that are designed but not shipped yet.
-const PLANNED: &[&str] = &["pairs", "scores", "views", "dense"];
+const PLANNED: &[&str] = &["views", "dense"];
 
 impl FamilyKind {
     pub const ALL_NAMES: &'static [&'static str] =
@@ -24,6 +26,8 @@ impl FamilyKind {
         match name {
             "binary" => Ok(FamilyKind::Binary),
             "logits" => Ok(FamilyKind::Logits),
+            "pairs" => Ok(FamilyKind::Pairs),
+            "scores" => Ok(FamilyKind::Scores),
             other => Err(PLANNED.contains(&other)),
         }
     }
@@ -32,6 +36,32 @@ impl FamilyKind {
         match self {
             FamilyKind::Binary => "binary",
             FamilyKind::Logits => "logits",
+            FamilyKind::Pairs => "pairs",
+            FamilyKind::Scores => "scores",
+        }
+    }
+
+    /// The output kinds a definition may return, and what each means.
+    pub fn outputs(self) -> &'static [(&'static str, crate::ast::Output)] {
+        use crate::ast::Output;
+        match self {
+            FamilyKind::Binary | FamilyKind::Logits => {
+                &[("Scalar", Output::Scalar), ("PerSample", Output::PerSample)]
+            }
+            FamilyKind::Pairs => &[("Scalar", Output::Scalar), ("PerAnchor", Output::PerSample)],
+            FamilyKind::Scores => &[("Scalar", Output::Scalar), ("PerQuery", Output::PerSample)],
+        }
+    }
+
+    /// Index sets that take an anchor: `pos(i)` (refs sharing `i`'s label), …
+    pub fn anchored_sets(self) -> &'static [(&'static str, Anchored)] {
+        match self {
+            FamilyKind::Pairs => &[("pos", Anchored::SameLabel), ("neg", Anchored::OtherLabel)],
+            FamilyKind::Scores => &[
+                ("relevant", Anchored::Relevant),
+                ("irrelevant", Anchored::Irrelevant),
+            ],
+            _ => &[],
         }
     }
 
@@ -44,6 +74,8 @@ impl FamilyKind {
                 Role::Targets,
             ],
             FamilyKind::Logits => &[Role::Logits, Role::Labels],
+            FamilyKind::Pairs => &[Role::Similarity, Role::Labels],
+            FamilyKind::Scores => &[Role::Scores, Role::Relevance],
         }
     }
 
@@ -56,6 +88,8 @@ impl FamilyKind {
         match self {
             FamilyKind::Binary => &[("samples", Domain::Samples)],
             FamilyKind::Logits => &[("samples", Domain::Samples), ("classes", Domain::Classes)],
+            FamilyKind::Pairs => &[("samples", Domain::Samples), ("refs", Domain::Refs)],
+            FamilyKind::Scores => &[("queries", Domain::Samples), ("docs", Domain::Refs)],
         }
     }
 
@@ -87,6 +121,40 @@ impl FamilyKind {
                     name: "y",
                     storage: Storage::Labels(0),
                     axes: &[Domain::Samples],
+                    differentiable: false,
+                },
+            ],
+            FamilyKind::Pairs => &[
+                RawInput {
+                    name: "s",
+                    storage: Storage::Values(0),
+                    axes: &[Domain::Samples, Domain::Refs],
+                    differentiable: true,
+                },
+                RawInput {
+                    name: "y",
+                    storage: Storage::Labels(0),
+                    axes: &[Domain::Samples],
+                    differentiable: false,
+                },
+                RawInput {
+                    name: "y",
+                    storage: Storage::Labels(1),
+                    axes: &[Domain::Refs],
+                    differentiable: false,
+                },
+            ],
+            FamilyKind::Scores => &[
+                RawInput {
+                    name: "s",
+                    storage: Storage::Values(0),
+                    axes: &[Domain::Samples, Domain::Refs],
+                    differentiable: true,
+                },
+                RawInput {
+                    name: "r",
+                    storage: Storage::Values(1),
+                    axes: &[Domain::Samples, Domain::Refs],
                     differentiable: false,
                 },
             ],
@@ -155,8 +223,27 @@ pub enum Role {
     Targets,
     /// logits: `z[i][k]`.
     Logits,
-    /// logits: the label `y[i]`, an index.
+    /// logits and pairs: the label `y[i]` (pairs: also `y[j]` of a reference), an index.
     Labels,
+    /// pairs: the similarity `s[i][j]` of anchor `i` and reference `j`.
+    Similarity,
+    /// scores: the score `s[q][d]` of document `d` for query `q`.
+    Scores,
+    /// scores: the 0/1 relevance `r[q][d]`.
+    Relevance,
+}
+
+/// The rule of an anchored index set.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Anchored {
+    /// `pos(i)`: references with `i`'s label (not `i` itself when the references are the batch).
+    SameLabel,
+    /// `neg(i)`: references with another label.
+    OtherLabel,
+    /// `relevant(q)`: documents with `r[q][d] = 1`.
+    Relevant,
+    /// `irrelevant(q)`: documents with `r[q][d] = 0`.
+    Irrelevant,
 }
 
 impl Role {
@@ -168,6 +255,9 @@ impl Role {
             Role::Targets => "Targets",
             Role::Logits => "Logits",
             Role::Labels => "Labels",
+            Role::Similarity => "Similarity",
+            Role::Scores => "Scores",
+            Role::Relevance => "Relevance",
         }
     }
 
@@ -192,6 +282,7 @@ impl Role {
     pub fn example(self, name: &str) -> String {
         match self {
             Role::Logits => format!("{name}[i][k]"),
+            Role::Similarity | Role::Scores | Role::Relevance => format!("{name}[i][j]"),
             Role::SoftConfusion => format!("{name}.tp"),
             _ => format!("{name}[i]"),
         }
@@ -207,3 +298,5 @@ pub struct Amplification {
 
 pub const X: InputId = InputId(0);
 pub const Y: InputId = InputId(1);
+/// pairs: the references' labels.
+pub const Y_REF: InputId = InputId(2);

@@ -32,6 +32,8 @@ pub enum Domain {
     Samples,
     /// `classes`: `0..C`.
     Classes,
+    /// `refs` (pairs) or `docs` (scores): `0..M`, the columns of a similarity or score matrix.
+    Refs,
 }
 
 impl Domain {
@@ -39,12 +41,14 @@ impl Domain {
         match self {
             Domain::Samples => "samples",
             Domain::Classes => "classes",
+            Domain::Refs => "refs",
         }
     }
     pub fn size_symbol(self) -> &'static str {
         match self {
             Domain::Samples => "N",
             Domain::Classes => "C",
+            Domain::Refs => "M",
         }
     }
 }
@@ -240,6 +244,8 @@ pub enum Op {
     Flag(HyperId),
     /// Boolean: the binary family received logits (`FromLogits`).
     FromLogits,
+    /// Boolean: the pairs family's references are the batch itself, so `j = i` is a self-pair.
+    ExcludeSelf,
 }
 
 impl Op {
@@ -268,6 +274,7 @@ impl Op {
                 | Op::Not(..)
                 | Op::Flag(..)
                 | Op::FromLogits
+                | Op::ExcludeSelf
         )
     }
 }
@@ -675,6 +682,7 @@ impl Program {
             Op::Or(a, b) => format!("{} ∨ {}", self.paren(*a), self.paren(*b)),
             Op::Not(a) => format!("¬{}", self.paren(*a)),
             Op::FromLogits => "from_logits".into(),
+            Op::ExcludeSelf => "refs_are_batch".into(),
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::ast::{HyperTy, LossDef, Output};
 use crate::check;
 use crate::ctxt::Ctxt;
 use crate::diagnostics as diag;
-use crate::family::{self, Amplification, FamilyKind, Role};
+use crate::family::{self, Amplification, Anchored, FamilyKind, Role};
 use crate::ir::{Bin, Cmp, Domain, HyperId, Ix, NodeId, Op, Program, Red, SlotKind, Un, VarId};
 
 /// Every function the language knows, for "did you mean".
@@ -134,10 +134,14 @@ pub fn lower(cx: &Ctxt, def: &LossDef) -> Option<(Program, Vec<HyperSlot>)> {
     // user names for the raw inputs, so printed math reads like the definition
     for input in &def.inputs {
         match input.role {
-            Role::Logits | Role::Targets => {
+            Role::Logits | Role::Targets | Role::Similarity | Role::Scores | Role::Relevance => {
                 prog.input_names[input_slot(input.role)] = input.name.to_string()
             }
-            Role::Labels => prog.input_names[1] = input.name.to_string(),
+            Role::Labels => {
+                for name in prog.input_names.iter_mut().skip(1) {
+                    *name = input.name.to_string();
+                }
+            }
             _ => {}
         }
     }
@@ -194,8 +198,13 @@ pub fn lower(cx: &Ctxt, def: &LossDef) -> Option<(Program, Vec<HyperSlot>)> {
 
 fn input_slot(role: Role) -> usize {
     match role {
-        Role::Logits | Role::Probs | Role::Amplified | Role::SoftConfusion => 0,
-        Role::Targets | Role::Labels => 1,
+        Role::Logits
+        | Role::Probs
+        | Role::Amplified
+        | Role::SoftConfusion
+        | Role::Similarity
+        | Role::Scores => 0,
+        Role::Targets | Role::Labels | Role::Relevance => 1,
     }
 }
 
@@ -282,11 +291,26 @@ impl Lowerer<'_> {
             }
         };
         let node = match value {
+            // `let v = sum(..)` names the reduction rather than copying it into a new slot
+            Some(v) if self.unnamed_slot(v).is_some() => {
+                if let Some(t) = self.unnamed_slot(v) {
+                    self.prog.slots[t.0 as usize].name = Some(key.clone());
+                }
+                v
+            }
             Some(v) if self.room(local) => self.prog.push_slot(Some(key.clone()), SlotKind::Let(v)),
             // reported: keep the name known so later uses don't cascade
             _ => self.prog.graph.constant(0.0),
         };
         self.lets.push((key, node));
+    }
+
+    /// The slot `node` reads, when it is a reduction no `let` has named yet.
+    fn unnamed_slot(&self, node: NodeId) -> Option<crate::ir::SlotId> {
+        match self.prog.graph.op(node) {
+            Op::Slot(t) if self.prog.slot(*t).name.is_none() => Some(*t),
+            _ => None,
+        }
     }
 
     /// Whether the program may grow by one slot and one variable; reports once if not.
@@ -560,6 +584,14 @@ impl Lowerer<'_> {
         node.map(Val::Real)
     }
 
+    /// The domain of `expr` when it is an index variable in scope (no errors reported).
+    fn peek_domain(&self, expr: &Expr) -> Option<Domain> {
+        let Expr::Path(p) = expr else { return None };
+        let name = p.path.get_ident()?.to_string();
+        let (_, var) = self.scope.iter().rev().find(|(n, _)| *n == name)?;
+        Some(self.prog.vars[var.0 as usize].domain)
+    }
+
     /// `x[a][b]..`: an input element or a label.
     fn indexed(&mut self, expr: &Expr) -> Option<Val> {
         let mut indices = Vec::new();
@@ -587,6 +619,17 @@ impl Lowerer<'_> {
         };
         let axes: &[Domain] = match role {
             Role::Logits => &[Domain::Samples, Domain::Classes],
+            Role::Similarity | Role::Scores | Role::Relevance => &[Domain::Samples, Domain::Refs],
+            // a reference's label, `y[j]`
+            Role::Labels
+                if self.family == FamilyKind::Pairs
+                    && matches!(
+                        indices.first().map(|e| self.peek_domain(e)),
+                        Some(Some(Domain::Refs))
+                    ) =>
+            {
+                &[Domain::Refs]
+            }
             Role::Probs | Role::Amplified | Role::Targets | Role::Labels => &[Domain::Samples],
             Role::SoftConfusion => {
                 self.cx.push(diag::confusion_not_indexable(base, &name));
@@ -622,7 +665,14 @@ impl Lowerer<'_> {
             return None;
         };
         Some(match role {
+            Role::Labels if self.prog.vars[var.0 as usize].domain == Domain::Refs => {
+                Val::Index(Ix::Label(family::Y_REF, var))
+            }
             Role::Labels => Val::Index(Ix::Label(family::Y, var)),
+            Role::Similarity | Role::Scores => {
+                Val::Real(self.prog.graph.intern(Op::Input(family::X, ixs)))
+            }
+            Role::Relevance => Val::Real(self.prog.graph.intern(Op::Input(family::Y, ixs))),
             Role::Logits => Val::Real(self.prog.graph.intern(Op::Input(family::X, ixs))),
             Role::Targets => Val::Real(self.prog.graph.intern(Op::Input(family::Y, ixs))),
             Role::Probs => Val::Real(self.probability(var)),
@@ -843,7 +893,7 @@ impl Lowerer<'_> {
 
     /// `op(set[.filter(|v| cond)], |v| body)`.
     fn reduction(&mut self, op: Red, set: &Expr, body: &Expr) -> Option<Val> {
-        let (domain, filter) = self.set(set)?;
+        let (domain, filter, anchored) = self.set(set)?;
         let Expr::Closure(body) = body else {
             self.cx.push(diag::reduction_needs_closure(body, op.name()));
             return None;
@@ -884,20 +934,96 @@ impl Lowerer<'_> {
             self.expired.retain(|(n, _)| *n != name);
             self.expired.push((name, binder));
         }
+        let filter = filter.ok()?;
+        let filter = match anchored {
+            Some((rule, anchor)) => {
+                let own = self.anchored_filter(rule, anchor, var);
+                Some(match filter {
+                    Some(user) => self.prog.graph.intern(Op::And(own, user)),
+                    None => own,
+                })
+            }
+            None => filter,
+        };
         let node = self.prog.push_slot(
             None,
             SlotKind::Reduce {
                 op,
                 var,
-                filter: filter.ok()?,
+                filter,
                 body: value?,
             },
         );
         Some(Val::Real(node))
     }
 
-    fn set<'e>(&mut self, expr: &'e Expr) -> Option<(Domain, Option<&'e ExprClosure>)> {
+    /// The condition that makes `elem` a member of the anchored set `rule(anchor)`.
+    fn anchored_filter(&mut self, rule: Anchored, anchor: VarId, elem: VarId) -> NodeId {
+        let g = &mut self.prog.graph;
+        let same = |g: &mut crate::ir::Graph, cmp| {
+            g.intern(Op::IndexCompare(
+                cmp,
+                Ix::Label(family::Y, anchor),
+                Ix::Label(family::Y_REF, elem),
+            ))
+        };
+        let relevance = |g: &mut crate::ir::Graph, cmp| {
+            let r = g.intern(Op::Input(family::Y, vec![Ix::Var(anchor), Ix::Var(elem)]));
+            let half = g.constant(0.5);
+            g.intern(Op::Compare(cmp, r, half))
+        };
+        match rule {
+            Anchored::SameLabel => {
+                let label = same(g, Cmp::Eq);
+                let exclude = g.intern(Op::ExcludeSelf);
+                let itself = g.intern(Op::IndexCompare(Cmp::Eq, Ix::Var(anchor), Ix::Var(elem)));
+                let self_pair = g.intern(Op::And(exclude, itself));
+                let other = g.not(self_pair);
+                g.intern(Op::And(label, other))
+            }
+            Anchored::OtherLabel => same(g, Cmp::Ne),
+            Anchored::Relevant => relevance(g, Cmp::Gt),
+            Anchored::Irrelevant => relevance(g, Cmp::Lt),
+        }
+    }
+
+    #[allow(clippy::type_complexity)] // reason: a private triple, named at its one use
+    fn set<'e>(
+        &mut self,
+        expr: &'e Expr,
+    ) -> Option<(Domain, Option<&'e ExprClosure>, Option<(Anchored, VarId)>)> {
         match expr {
+            Expr::Call(call) => {
+                let name = match &*call.func {
+                    Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
+                    _ => None,
+                };
+                let Some(name) = name else {
+                    self.cx.push(diag::bad_set(expr));
+                    return None;
+                };
+                let Some((_, rule)) = self.family.anchored_sets().iter().find(|(n, _)| *n == name)
+                else {
+                    let known = self.set_names();
+                    let known: Vec<&str> = known.iter().map(|s| s.as_str()).collect();
+                    self.cx.push(diag::unknown_set(
+                        syn::spanned::Spanned::span(&call.func),
+                        &name,
+                        &known,
+                    ));
+                    return None;
+                };
+                let [anchor] = self.args::<1>(call, &name, "one anchor index")?;
+                match self.index(anchor)? {
+                    Ix::Var(v) if self.prog.vars[v.0 as usize].domain == Domain::Samples => {
+                        Some((Domain::Refs, None, Some((*rule, v))))
+                    }
+                    _ => {
+                        self.cx.push(diag::expected_index(anchor));
+                        None
+                    }
+                }
+            }
             Expr::Path(p) => {
                 let Some(ident) = p.path.get_ident() else {
                     self.cx.push(diag::bad_set(p));
@@ -905,23 +1031,26 @@ impl Lowerer<'_> {
                 };
                 let name = ident.to_string();
                 match self.family.sets().iter().find(|(s, _)| *s == name) {
-                    Some((_, d)) => Some((*d, None)),
+                    Some((_, d)) => Some((*d, None, None)),
                     None => {
-                        let known: Vec<&str> = self.family.sets().iter().map(|(s, _)| *s).collect();
+                        let known = self.set_names();
+                        let known: Vec<&str> = known.iter().map(|s| s.as_str()).collect();
                         self.cx.push(diag::unknown_set(ident.span(), &name, &known));
                         None
                     }
                 }
             }
             Expr::MethodCall(m) if m.method == "filter" => {
-                let (domain, inner) = self.set(&m.receiver)?;
+                let (domain, inner, anchored) = self.set(&m.receiver)?;
                 if inner.is_some() {
                     self.cx
                         .push(diag::unsupported_syntax(expr, "a second `.filter`"));
                     return None;
                 }
                 match m.args.first() {
-                    Some(Expr::Closure(c)) if m.args.len() == 1 => Some((domain, Some(c))),
+                    Some(Expr::Closure(c)) if m.args.len() == 1 => {
+                        Some((domain, Some(c), anchored))
+                    }
                     _ => {
                         self.cx.push(diag::arity(
                             m,
@@ -943,6 +1072,23 @@ impl Lowerer<'_> {
                 None
             }
         }
+    }
+
+    /// The family's index sets, as a user writes them (`samples`, `pos(i)`).
+    fn set_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .family
+            .sets()
+            .iter()
+            .map(|(s, _)| s.to_string())
+            .collect();
+        out.extend(
+            self.family
+                .anchored_sets()
+                .iter()
+                .map(|(s, _)| format!("{s}(i)")),
+        );
+        out
     }
 
     // ----- the binary family's prelude -----
@@ -1046,6 +1192,7 @@ fn usage(name: &str) -> String {
         "min" | "max" => format!("{name}(a, b)` or `{name}(classes, |k| ..)"),
         "clamp" => "clamp(x, lo, hi)".into(),
         "select" => "select(cond, a, b)".into(),
+        "pos" | "neg" | "relevant" | "irrelevant" => format!("{name}(i)"),
         _ => format!("{name}(x)"),
     }
 }
@@ -1237,7 +1384,7 @@ pub(crate) mod tests {
         );
         assert_eq!(
             root(&p),
-            "mean_{i ∈ samples} (max_{k ∈ classes : k ≠ y[i]} z[i][k] + sum_{c ∈ classes : c ≠ y[i] ∧ ¬(z[i][c] < 0)} z[i][c])"
+            "mean_{i ∈ samples} (max_{k ∈ classes : k ≠ y[i]} z[i][k] + sum_{c ∈ classes : (c ≠ y[i]) ∧ ¬(z[i][c] < 0)} z[i][c])"
         );
     }
 

@@ -121,6 +121,8 @@ mod tests {
             let inputs: &[Input] = match entry.info.family {
                 crate::Family::Binary => &binary,
                 crate::Family::Logits => &logits,
+                // evaluated by name once `dynamic` covers these families
+                crate::Family::Pairs | crate::Family::Scores => continue,
             };
             for precision in Precision::ALL {
                 let out = entry.evaluate(inputs, &[], precision).unwrap();

@@ -66,6 +66,18 @@ pub enum LossError {
         /// The value found.
         value: f64,
     },
+    /// A relevance mask without a single relevant entry.
+    NoRelevant {
+        /// The input.
+        input: &'static str,
+    },
+    /// A relevance value other than 0 or 1.
+    RelevanceNotBinary {
+        /// Flat position.
+        index: usize,
+        /// The value found.
+        value: f64,
+    },
     /// A hyper-parameter outside its allowed range.
     InvalidHyper {
         /// The loss.
@@ -123,6 +135,14 @@ impl fmt::Display for LossError {
             Self::ProbabilityOutOfRange { index, value } => write!(
                 f,
                 "probability at index {index} is {value}, outside [0, 1]; if these are scores, pass them as logits (`FromLogits` in Rust, `logits` in a case file)"
+            ),
+            Self::NoRelevant { input } => write!(
+                f,
+                "`{input}` marks no entry as relevant; the loss needs at least one positive"
+            ),
+            Self::RelevanceNotBinary { index, value } => write!(
+                f,
+                "relevance at index {index} is {value}, but relevance must be 0 or 1"
             ),
             Self::InvalidHyper {
                 loss,

@@ -20,6 +20,7 @@ pub use crate::core::real::Real;
 pub use crate::core::similarity::{similarity, similarity_with, Metric};
 pub use crate::error::LossError;
 pub use crate::family::binary::FromLogits;
+pub use crate::family::pairs::{PairLabels, Similarities, WithRefs};
 pub use crate::loss::Loss;
 pub use crate::losses::*;
 pub use loss_macros::loss;
@@ -30,11 +31,13 @@ pub mod __private {
     pub use crate::core::info::{Family, HyperInfo, HyperKind, LossInfo};
     pub use crate::core::kernel::{Batch, Kernel, Workspace};
     pub use crate::core::real::{LogSumExp, Real};
+    pub use crate::core::similarity::Metric;
     pub use crate::error::LossError;
-    pub use crate::family::{binary, logits};
+    pub use crate::family::pairs::{PairLabels, Similarities, WithRefs};
+    pub use crate::family::{binary, logits, pairs, scores};
     pub use crate::loss::Loss;
     pub use crate::FromLogits;
-    pub use dfdx::prelude::{Cpu, Dtype, Shape, Tape, Tensor};
+    pub use dfdx::prelude::{Cpu, Dim, Dtype, Merge, Shape, Tape, Tensor};
 }
 
 /// The language accepted by [`#[loss]`](macro@loss): every construct, what it means, and

@@ -88,8 +88,44 @@ pub fn gradients(prog: &mut Program, differentiable: &[bool]) -> Gradients {
     }
 }
 
-/// A slot needs an adjoint when its value depends on a differentiable input.
+/// A slot needs an adjoint when its value depends on a differentiable input and the
+/// loss reads it along a differentiable path (not only in filters, conditions or under
+/// `detach`): only then can its adjoint be non-zero.
 fn slots_needing_adjoint(prog: &Program, differentiable: &[bool]) -> Vec<bool> {
+    let depends_on_input = slots_depending_on_inputs(prog, differentiable);
+    let mut live = vec![false; prog.slots.len()];
+    if let Some(last) = live.last_mut() {
+        *last = *depends_on_input.last().unwrap_or(&false);
+    }
+    for s in (0..prog.slots.len()).rev() {
+        if !live[s] {
+            continue;
+        }
+        let root = match &prog.slots[s].kind {
+            SlotKind::Let(n) => *n,
+            SlotKind::Reduce { body, .. } => *body,
+        };
+        let mut stack = vec![root];
+        let mut seen = std::collections::HashSet::new();
+        while let Some(n) = stack.pop() {
+            if !seen.insert(n) {
+                continue;
+            }
+            match prog.graph.op(n) {
+                Op::Slot(t) if depends_on_input[t.0 as usize] => live[t.0 as usize] = true,
+                Op::Detach(_) | Op::ToReal(_) => {}
+                op if op.is_bool() => {}
+                // a select's condition is a constant; its branches are read
+                Op::Select(_, a, b) => stack.extend([*a, *b]),
+                op => stack.extend(op.args()),
+            }
+        }
+    }
+    live
+}
+
+/// Slots whose value depends on a differentiable input.
+fn slots_depending_on_inputs(prog: &Program, differentiable: &[bool]) -> Vec<bool> {
     let mut needs = vec![false; prog.slots.len()];
     for (s, slot) in prog.slots.iter().enumerate() {
         if let SlotKind::Reduce {

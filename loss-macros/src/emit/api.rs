@@ -123,21 +123,41 @@ pub fn emit(
     let family_tokens = match family {
         FamilyKind::Binary => quote!(#rt::Family::Binary),
         FamilyKind::Logits => quote!(#rt::Family::Logits),
+        FamilyKind::Pairs => quote!(#rt::Family::Pairs),
+        FamilyKind::Scores => quote!(#rt::Family::Scores),
     };
     let paper = &def.attr.paper;
     let summary = summary(docs);
-    let derive_default = hypers.is_empty();
-    let default_impl = if derive_default {
-        quote! {
-            impl ::core::default::Default for #ident {
-                fn default() -> Self { Self {} }
-            }
-        }
+    // the pairs family compares embeddings with a metric chosen per loss value
+    let pairs = family == FamilyKind::Pairs;
+    let (metric_field, metric_default, metric_setter, metric_kernel) = if pairs {
+        (
+            quote! {
+                /// How embeddings are compared when the loss is given embeddings rather than
+                /// a similarity matrix. Default: cosine similarity.
+                pub metric: #rt::Metric,
+            },
+            quote!(metric: #rt::Metric::Cosine,),
+            quote! {
+                /// Sets `metric` (see the field).
+                #[must_use]
+                pub fn with_metric(mut self, metric: #rt::Metric) -> Self {
+                    self.metric = metric;
+                    self
+                }
+            },
+            quote! {
+                fn metric(&self) -> #rt::Metric {
+                    self.metric
+                }
+            },
+        )
     } else {
-        quote! {
-            impl ::core::default::Default for #ident {
-                fn default() -> Self { Self { #(#defaults)* } }
-            }
+        Default::default()
+    };
+    let default_impl = quote! {
+        impl ::core::default::Default for #ident {
+            fn default() -> Self { Self { #(#defaults)* #metric_default } }
         }
     };
     quote! {
@@ -146,6 +166,7 @@ pub fn emit(
         #[derive(Clone, Debug, PartialEq)]
         #vis struct #ident {
             #(#fields)*
+            #metric_field
         }
 
         #default_impl
@@ -160,9 +181,12 @@ pub fn emit(
             }
 
             #(#setters)*
+            #metric_setter
         }
 
         impl #rt::Kernel for #ident {
+            #metric_kernel
+
             const INFO: &'static #rt::LossInfo = &#rt::LossInfo {
                 name: #fn_name,
                 family: #family_tokens,
@@ -207,8 +231,10 @@ pub fn emit(
 fn field_doc(h: &HyperSpec) -> String {
     let mut doc = if h.doc.is_empty() {
         format!("Hyper-parameter `{}`.", h.name)
-    } else {
+    } else if h.doc.ends_with(['.', '!', '?']) {
         h.doc.clone()
+    } else {
+        format!("{}.", h.doc)
     };
     match h.ty {
         HyperTy::Real => {

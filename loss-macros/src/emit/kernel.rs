@@ -43,6 +43,7 @@ fn dim_ident(d: Domain) -> Ident {
     match d {
         Domain::Samples => Ident::new("__d_samples", Span::call_site()),
         Domain::Classes => Ident::new("__d_classes", Span::call_site()),
+        Domain::Refs => Ident::new("__d_refs", Span::call_site()),
     }
 }
 
@@ -144,6 +145,7 @@ impl<'a> KernelCx<'a> {
                 quote!(#h)
             }
             Op::FromLogits => quote!(__b.from_logits),
+            Op::ExcludeSelf => quote!(__b.exclude_self),
             Op::Size(d) => {
                 let d = dim_ident(*d);
                 quote!(<R as #rt::Real>::from_usize(#d))
@@ -298,6 +300,7 @@ impl<'a> KernelCx<'a> {
         let mut out = quote! {
             let __d_samples: usize = __b.samples;
             let __d_classes: usize = __b.classes;
+            let __d_refs: usize = __b.refs;
         };
         for (k, raw) in self.family.raw_inputs().iter().enumerate() {
             let name = format_ident!("__in{}", k);

@@ -1,4 +1,6 @@
-//! `ln(sum(set, |k| exp(x)))` → `logsumexp(set, |k| x)`, computed max-shifted.
+//! `ln(sum(set, |k| exp(x)))` → `logsumexp(set, |k| x)`, computed max-shifted, and
+//! `ln_1p(sum(set, |k| exp(x)))` → `softplus(logsumexp(set, |k| x))` (the stable
+//! `ln(1 + Σ eˣ)`, 0 over an empty set).
 //!
 //! The sum slot becomes a logsumexp slot `s`; every other read of the sum becomes
 //! `exp(s)` (which equals the sum, including 0 for an empty set), and `ln(exp(s))`
@@ -37,11 +39,11 @@ pub fn rewrite(prog: Program) -> Program {
     out
 }
 
-/// Sum slots over `exp(..)` that are read through `ln`.
+/// Sum slots over `exp(..)` that are read through `ln` or `ln_1p`.
 fn candidates(prog: &Program) -> HashSet<SlotId> {
     let mut out = HashSet::new();
     for k in 0..prog.graph.len() {
-        if let Op::Unary(Un::Ln, a) = prog.graph.op(NodeId(k as u32)) {
+        if let Op::Unary(Un::Ln | Un::Ln1p, a) = prog.graph.op(NodeId(k as u32)) {
             if let Op::Slot(s) = prog.graph.op(*a) {
                 if let SlotKind::Reduce {
                     op: Red::Sum, body, ..
@@ -84,5 +86,34 @@ mod tests {
         p.push_slot(None, SlotKind::Let(l));
         let p = super::super::run(p);
         assert_eq!(p.slot_definition(p.root()), "logsumexp_{k ∈ classes} z[k]");
+    }
+
+    #[test]
+    fn ln_of_one_plus_sum_exp_becomes_softplus_of_logsumexp() {
+        let mut p = Program {
+            input_names: vec!["z".into()],
+            ..Program::default()
+        };
+        let k = p.new_var("k", Domain::Classes);
+        let z = p.graph.intern(Op::Input(InputId(0), vec![Ix::Var(k)]));
+        let e = p.graph.unary(Un::Exp, z);
+        let s = p.push_slot(
+            None,
+            SlotKind::Reduce {
+                op: Red::Sum,
+                var: k,
+                filter: None,
+                body: e,
+            },
+        );
+        let one = p.graph.constant(1.0);
+        let sum = p.graph.add(one, s);
+        let l = p.graph.unary(Un::Ln, sum);
+        p.push_slot(None, SlotKind::Let(l));
+        let p = super::super::run(p);
+        assert_eq!(
+            p.slot_definition(p.root()),
+            "softplus(logsumexp_{k ∈ classes} z[k])"
+        );
     }
 }

@@ -14,6 +14,9 @@ use crate::ir::{NodeId, Op, Program, Slot, SlotKind};
 
 /// Runs every pass, in order.
 pub fn run(prog: Program) -> Program {
+    // `ln(1 + Σ exp)` first becomes `ln_1p(Σ exp)`, then a logsumexp slot read through
+    // `ln_1p(exp(..))`, which the second stable pass turns into `softplus(..)`
+    let prog = stable::rewrite(prog);
     let prog = logsumexp::rewrite(prog);
     stable::rewrite(prog)
 }

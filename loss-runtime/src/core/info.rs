@@ -7,6 +7,10 @@ pub enum Family {
     Binary,
     /// Multi-class logits `[N, C]` and integer labels `[N]`.
     Logits,
+    /// Embeddings `[N, d]` (or a similarity matrix) and labels: losses over pairs.
+    Pairs,
+    /// A score matrix `[Q, D]` and a 0/1 relevance mask of the same shape.
+    Scores,
 }
 
 impl Family {
@@ -15,6 +19,8 @@ impl Family {
         match self {
             Family::Binary => "binary",
             Family::Logits => "logits",
+            Family::Pairs => "pairs",
+            Family::Scores => "scores",
         }
     }
 
@@ -23,6 +29,8 @@ impl Family {
         match self {
             Family::Binary => crate::family::binary::INPUTS,
             Family::Logits => crate::family::logits::INPUTS,
+            Family::Pairs => crate::family::pairs::INPUTS,
+            Family::Scores => crate::family::scores::INPUTS,
         }
     }
 }

@@ -22,8 +22,14 @@ pub struct Batch<'a, R> {
     pub samples: usize,
     /// Size of the `classes` index set (C; 1 for families without classes).
     pub classes: usize,
+    /// Size of the `refs` index set (M: the columns of a similarity or score matrix; 1
+    /// for families without one).
+    pub refs: usize,
     /// Whether the binary family's predictions are logits (mapped through a sigmoid).
     pub from_logits: bool,
+    /// Whether the pairs family's references are the batch itself, so that `j = i` is a
+    /// self-pair that `pos(i)` leaves out.
+    pub exclude_self: bool,
 }
 
 /// Buffers the forward pass leaves for the backward pass: one per materialised value
@@ -74,4 +80,9 @@ pub trait Kernel: Clone + Send + Sync + 'static {
 
     /// Sets a hyper-parameter by name (flags from 0 or 1) without validating it.
     fn set_hyper(&mut self, name: &str, value: f64) -> Result<(), LossError>;
+
+    /// How the pairs family compares embeddings (other families ignore it).
+    fn metric(&self) -> crate::core::similarity::Metric {
+        crate::core::similarity::Metric::Cosine
+    }
 }

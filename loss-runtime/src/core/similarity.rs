@@ -17,8 +17,9 @@
 //!
 //! dfdx 0.13 panics when one tensor is both operands of a binary op: its backward pass
 //! borrows the two operands' gradients mutably at once and asserts that their ids differ.
-//! A tensor keeps its id through `with_empty_tape`, `retaped` and `permute`, so the obvious
-//! way to write `E·Eᵀ` on a traced tensor runs forward and then fails in `backward()`:
+//! A tensor keeps its id through `with_empty_tape`, `retaped` and `permute` (`clone` does
+//! not compile on a traced tensor), so the obvious way to write `E·Eᵀ` runs forward and
+//! then fails in `backward()`; so does `e * e` written the same way:
 //!
 //! ```should_panic
 //! use dfdx::prelude::*;
@@ -62,9 +63,11 @@
 //!
 //! The op keeps only what its backward pass needs, `O((N + M)·D)` numbers (the prepared
 //! rows and their norms), plus a handle on `S` itself for Euclidean; it never holds a second
-//! `N × M` matrix. With `G = ∂L/∂S`, the backward pass is two more products, `G·R` and `Gᵀ·E`
-//! (one, `(G + Gᵀ)·E`, against itself), streamed over blocks of about a million entries of
-//! `G`, then the chain rule through the normalisation or the norms, row by row. A tape-free
+//! `N × M` matrix. With `G = ∂L/∂S` (dfdx's gradient buffer, read in place), the backward
+//! pass is two more products, `G·R` and `Gᵀ·E` (one, `(G + Gᵀ)·E`, against itself), taken
+//! over blocks of rows of `G` (about a million entries, at least 64 rows, copied one block at
+//! a time), then the chain rule through the normalisation or the norms, row by row. The sums
+//! the distances need ride along in the same products, as a column of ones. A tape-free
 //! input does no backward work at all.
 //!
 //! # Conventions
@@ -81,6 +84,8 @@
 //!   constant: its gradient is not computed.
 //! - **Layouts.** Inputs of any strides (permuted, broadcast) are accepted; they are made
 //!   contiguous first, through dfdx, so their gradients land where they belong.
+//! - **Other dtypes.** The fast path covers `f32` and `f64` (the dtypes [`Real`] is
+//!   implemented for); any other `Dtype + Real` falls back to plain loops.
 
 use std::any::Any;
 
@@ -119,7 +124,9 @@ impl Metric {
 /// `S[i][j] = metric(e_i, e_j)`: the batch against itself (the same tensor on both sides).
 ///
 /// One op on the tape; the gradient of `embeddings` gets the contributions of both roles.
-/// See the [module docs](self) for the formulas, the conventions and why this exists.
+/// Use it rather than `e.with_empty_tape().matmul(e.permute())`, which dfdx 0.13 runs
+/// forward and then panics on in `backward()` (one tensor as both operands). See the
+/// [module docs](crate::core::similarity) for the formulas and the conventions.
 ///
 /// ```
 /// use dfdx::prelude::*;
@@ -434,7 +441,12 @@ impl<E: Dtype + Real> Side<E> {
                 let mut g = Vec::with_capacity(self.len * d);
                 for (i, p) in p.chunks_exact(d + 1).enumerate() {
                     let (wy, sum) = (&p[..d], p[d]);
-                    g.extend(self.row(i).iter().zip(wy).map(|(&x, &wy)| two * (sum * x - wy)));
+                    g.extend(
+                        self.row(i)
+                            .iter()
+                            .zip(wy)
+                            .map(|(&x, &wy)| two * (sum * x - wy)),
+                    );
                 }
                 g
             }
@@ -505,9 +517,6 @@ impl<E: Dtype + Real> BackwardPass<E> {
     fn block(&self, g: &[E], m: usize, i0: usize, i1: usize) -> Vec<E> {
         let rows = i1 - i0;
         let mut w = g[i0 * m..i1 * m].to_vec();
-        if w.is_empty() {
-            return w; // (dfdx cannot slice an empty tensor)
-        }
         if self.b.is_none() {
             // add Gᵀ through a small square tile, so that both sides are read and written
             // along rows (a column walk with a power-of-two stride thrashes the cache)
@@ -531,13 +540,15 @@ impl<E: Dtype + Real> BackwardPass<E> {
             }
         }
         if let Some(s) = &self.dist {
-            let s = values(&s.clone().slice((i0..i1, ..)));
-            for (w, &s) in w.iter_mut().zip(&s) {
-                *w = if s > E::zero() {
-                    *w / (s + s)
-                } else {
-                    E::zero()
-                };
+            for (i, w) in (i0..i1).zip(w.chunks_exact_mut(m.max(1))) {
+                for (j, w) in w.iter_mut().enumerate() {
+                    let s = s[[i, j]];
+                    *w = if s > E::zero() {
+                        *w / (s + s)
+                    } else {
+                        E::zero()
+                    };
+                }
             }
         }
         w
@@ -552,13 +563,17 @@ impl<E: Dtype + Real> BackwardPass<E> {
         };
         let m = b.len;
         let k = d + usize::from(metric.is_distance());
-        let b_op = self.dev.tensor_from_vec(b.backward_operand(metric, 0, m), (m, k));
+        let b_op = self
+            .dev
+            .tensor_from_vec(b.backward_operand(metric, 0, m), (m, k));
         let mut pa = Vec::with_capacity(n * k);
         let mut pb = want_b.then(|| vec![E::zero(); m * k]);
         let block_rows = (BLOCK / m.max(1)).max(MIN_BLOCK_ROWS);
         for i0 in (0..n).step_by(block_rows) {
             let i1 = (i0 + block_rows).min(n);
-            let w = self.dev.tensor_from_vec(self.block(g, m, i0, i1), (i1 - i0, m));
+            let w = self
+                .dev
+                .tensor_from_vec(self.block(g, m, i0, i1), (i1 - i0, m));
             if let Some(pb) = &mut pb {
                 let a_op = self.a.backward_operand(metric, i0, i1);
                 let a_op = self.dev.tensor_from_vec(a_op, (i1 - i0, k));
@@ -705,6 +720,43 @@ mod tests {
                 &naive(metric, &rep, &rep, d),
                 1e-12,
                 "b",
+            );
+        }
+    }
+
+    #[test]
+    fn gradients_of_non_contiguous_inputs() {
+        let mut rng = StdRng::seed_from_u64(14);
+        let (n, d) = (4, 3);
+        let (e, w) = (random(&mut rng, n * d), random(&mut rng, n * n));
+        let et: Vec<f64> = (0..d * n).map(|k| e[(k % n) * d + k / n]).collect();
+        for metric in ALL {
+            // a transposed view: its gradient is laid out like the d × n tensor underneath
+            let x = mat(&et, d, n);
+            let s = similarity(x.leaky_trace().permute::<_, Axes2<1, 0>>(), metric);
+            let grads = (s * mat(&w, n, n)).sum().backward();
+            let fd = finite_differences(&e, |e| weighted(metric, e, None, &w, d));
+            let fd_t: Vec<f64> = (0..d * n).map(|k| fd[(k % n) * d + k / n]).collect();
+            assert_close(
+                &grads.get(&x).as_vec(),
+                &fd_t,
+                1e-6,
+                &format!("{metric:?} T"),
+            );
+            // one row broadcast to all rows, against a second set
+            let r = random(&mut rng, 2 * d);
+            let row = dev().tensor_from_vec(e[..d].to_vec(), (d,));
+            let x = row.leaky_trace().broadcast_like::<_, Axis<0>>(&(n, d));
+            let s = similarity_with(x, mat(&r, 2, d), metric);
+            let grads = (s * mat(&w[..2 * n], n, 2)).sum().backward();
+            let fd = finite_differences(&e[..d], |v| {
+                weighted(metric, &v.repeat(n), Some(&r), &w[..2 * n], d)
+            });
+            assert_close(
+                &grads.get(&row).as_vec(),
+                &fd,
+                1e-6,
+                &format!("{metric:?} b"),
             );
         }
     }

@@ -114,7 +114,9 @@ fn batch<'a, R>(values: &'a [&'a [R]], n: usize, from_logits: bool) -> Batch<'a,
         labels: &[],
         samples: n,
         classes: 1,
+        refs: 1,
         from_logits,
+        exclude_self: false,
     }
 }
 

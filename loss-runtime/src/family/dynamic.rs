@@ -106,6 +106,11 @@ pub struct Evaluation {
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum EvalError {
+    /// A family this evaluator cannot run yet.
+    UnsupportedFamily {
+        /// The family.
+        family: Family,
+    },
     /// An input name the loss's family does not have.
     UnknownInput {
         /// The loss.
@@ -181,6 +186,11 @@ pub enum EvalError {
 impl fmt::Display for EvalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::UnsupportedFamily { family } => write!(
+                f,
+                "losses of the `{}` family cannot be evaluated from a case file yet",
+                family.name()
+            ),
             Self::UnknownInput { loss, family, name } => {
                 write!(f, "`{loss}` has no input named `{name}`; its inputs are ")?;
                 list_inputs(f, family.inputs())
@@ -365,6 +375,9 @@ where
     match K::INFO.family {
         Family::Binary => run_binary::<K, E>(&dev, kernel, given),
         Family::Logits => run_logits::<K, E>(&dev, kernel, given),
+        Family::Pairs | Family::Scores => Err(EvalError::UnsupportedFamily {
+            family: K::INFO.family,
+        }),
     }
 }
 

@@ -76,7 +76,9 @@ fn batch<'a, R>(
         labels,
         samples: n,
         classes: c,
+        refs: 1,
         from_logits: true,
+        exclude_self: false,
     }
 }
 

@@ -5,6 +5,8 @@
 pub mod binary;
 pub mod dynamic;
 pub mod logits;
+pub mod pairs;
+pub mod scores;
 
 use crate::core::real::Real;
 use crate::error::LossError;

@@ -2,6 +2,8 @@
 
 pub mod binary;
 pub mod logits;
+pub mod pairs;
 
 pub use binary::*;
 pub use logits::*;
+pub use pairs::*;

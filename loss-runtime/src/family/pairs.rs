@@ -1,0 +1,303 @@
+//! The `pairs` family: losses over the pairs of a batch, written against the similarity
+//! matrix `s[i][j]` of anchors `i` and references `j`, with the anchors' and references'
+//! labels.
+//!
+//! A pairs loss accepts, as its input:
+//! - embeddings `[N, d]` with labels `[usize]`: the references are the batch itself
+//!   (`S = sim(E, E)`, computed by the [similarity op](crate::core::similarity) with the
+//!   loss's `metric`), and `pos(i)` leaves out the self-pair `j = i`;
+//! - [`WithRefs`]`(embeddings, ref_embeddings)` with [`PairLabels`]: a separate reference
+//!   set (a memory bank, class proxies), as pytorch-metric-learning's `ref_emb`;
+//! - [`Similarities`]`(s)` with labels or [`PairLabels`]: a similarity matrix computed
+//!   elsewhere.
+//!
+//! The similarity op and the loss head are two tape nodes; between them dfdx keeps only
+//! `S` and its gradient `W = ∂L/∂S` (the General Pair Weighting weights, which
+//! `pair_weights` returns), and the loss head keeps O(N) row statistics.
+
+use dfdx::prelude::*;
+
+use crate::core::info::{InputInfo, InputKind};
+use crate::core::kernel::{Batch, Kernel, Workspace};
+use crate::core::real::Real;
+use crate::core::similarity::{similarity, similarity_with};
+use crate::core::tape;
+use crate::error::LossError;
+
+/// Marks the input of a pairs loss as a ready similarity matrix `[N, M]`.
+#[derive(Clone, Debug)]
+pub struct Similarities<T>(pub T);
+
+/// Embeddings `[N, d]` compared with a separate reference set `[M, d]`.
+#[derive(Clone, Debug)]
+pub struct WithRefs<A, B>(pub A, pub B);
+
+/// Labels of the anchors and of the references, for a separate reference set.
+#[derive(Clone, Copy, Debug)]
+pub struct PairLabels<'a> {
+    /// One label per anchor (row of `S`).
+    pub labels: &'a [usize],
+    /// One label per reference (column of `S`).
+    pub ref_labels: &'a [usize],
+}
+
+/// The inputs of the pairs family, in call order.
+pub const INPUTS: &[InputInfo] = &[
+    InputInfo {
+        name: "embeddings",
+        shape: "[N, d]",
+        differentiable: true,
+        kind: InputKind::Real,
+        alternative_to: None,
+    },
+    InputInfo {
+        name: "similarities",
+        shape: "[N, M]",
+        differentiable: true,
+        kind: InputKind::Real,
+        alternative_to: Some("embeddings"),
+    },
+    InputInfo {
+        name: "labels",
+        shape: "[N]",
+        differentiable: false,
+        kind: InputKind::Label,
+        alternative_to: None,
+    },
+    InputInfo {
+        name: "ref_embeddings",
+        shape: "[M, d]",
+        differentiable: true,
+        kind: InputKind::Real,
+        alternative_to: None,
+    },
+    InputInfo {
+        name: "ref_labels",
+        shape: "[M]",
+        differentiable: false,
+        kind: InputKind::Label,
+        alternative_to: None,
+    },
+];
+
+/// Checks a similarity matrix against its labels. `ref_labels = None` means the
+/// references are the batch.
+fn check_inputs<R: Real>(
+    n: usize,
+    m: usize,
+    s: &[R],
+    labels: &[usize],
+    ref_labels: Option<&[usize]>,
+) -> Result<(), LossError> {
+    if n == 0 || m == 0 {
+        return Err(LossError::EmptyBatch {
+            input: "similarities",
+        });
+    }
+    if labels.len() != n {
+        return Err(LossError::BatchSizeMismatch {
+            expected_by: "similarities",
+            expected: n,
+            found_in: "labels",
+            found: labels.len(),
+        });
+    }
+    match ref_labels {
+        None if m != n => {
+            return Err(LossError::BadShape {
+                input: "similarities",
+                shape: vec![n, m],
+                expected: "a square [N, N] matrix when the references are the batch (pass `PairLabels` for a reference set)",
+            })
+        }
+        Some(r) if r.len() != m => {
+            return Err(LossError::BatchSizeMismatch {
+                expected_by: "similarities",
+                expected: m,
+                found_in: "ref_labels",
+                found: r.len(),
+            })
+        }
+        _ => {}
+    }
+    super::check_finite("similarities", s)
+}
+
+fn batch<'a, R>(
+    values: &'a [&'a [R]],
+    labels: &'a [&'a [usize]],
+    n: usize,
+    m: usize,
+    exclude_self: bool,
+) -> Batch<'a, R> {
+    Batch {
+        values,
+        labels,
+        samples: n,
+        classes: 1,
+        refs: m,
+        from_logits: false,
+        exclude_self,
+    }
+}
+
+/// Runs `kernel` on a similarity matrix and attaches its derived backward.
+pub fn try_forward_similarities<K, N, M, E, T>(
+    kernel: &K,
+    similarities: Tensor<(N, M), E, Cpu, T>,
+    labels: &[usize],
+    ref_labels: Option<&[usize]>,
+) -> Result<Tensor<(), E, Cpu, T>, LossError>
+where
+    K: Kernel,
+    N: Dim,
+    M: Dim,
+    E: Dtype + Real,
+    T: Tape<E, Cpu>,
+{
+    kernel.validate()?;
+    let (n, m) = (similarities.shape().0.size(), similarities.shape().1.size());
+    let s = tape::read(&similarities);
+    check_inputs(n, m, &s, labels, ref_labels)?;
+    let exclude_self = ref_labels.is_none();
+    let labels = labels.to_vec();
+    let ref_labels = ref_labels.map_or_else(|| labels.clone(), <[usize]>::to_vec);
+    let mut ws = Workspace::default();
+    let value = kernel.kernel_forward(
+        &batch(&[&s], &[&labels, &ref_labels], n, m, exclude_self),
+        &mut ws,
+    );
+    if !T::OWNS_TAPE {
+        return Ok(tape::attach(similarities, value, |_: E, _: &mut [E]| {}));
+    }
+    let kernel = kernel.clone();
+    Ok(tape::attach(similarities, value, move |seed, grad| {
+        let values: [&[E]; 1] = [&s];
+        let labels: [&[usize]; 2] = [&labels, &ref_labels];
+        kernel.kernel_backward(
+            &batch(&values, &labels, n, m, exclude_self),
+            &ws,
+            seed,
+            &mut [grad],
+        );
+    }))
+}
+
+fn check_embeddings<R: Real>(
+    input: &'static str,
+    rows: usize,
+    dim: usize,
+    data: &[R],
+) -> Result<(), LossError> {
+    if rows == 0 || dim == 0 {
+        return Err(LossError::EmptyBatch { input });
+    }
+    super::check_finite(input, data)
+}
+
+/// Embeddings against the batch itself: similarity op (with the loss's metric), then the
+/// loss head.
+pub fn try_forward_embeddings<K, N, D, E, T>(
+    kernel: &K,
+    embeddings: Tensor<(N, D), E, Cpu, T>,
+    labels: &[usize],
+) -> Result<Tensor<(), E, Cpu, T>, LossError>
+where
+    K: Kernel,
+    N: Dim,
+    D: Dim,
+    E: Dtype + Real,
+    T: Tape<E, Cpu>,
+{
+    kernel.validate()?;
+    let (n, d) = (embeddings.shape().0.size(), embeddings.shape().1.size());
+    check_embeddings("embeddings", n, d, &tape::read(&embeddings))?;
+    if labels.len() != n {
+        return Err(LossError::BatchSizeMismatch {
+            expected_by: "embeddings",
+            expected: n,
+            found_in: "labels",
+            found: labels.len(),
+        });
+    }
+    try_forward_similarities(
+        kernel,
+        similarity(embeddings, kernel.metric()),
+        labels,
+        None,
+    )
+}
+
+/// Embeddings against a separate reference set.
+pub fn try_forward_with_refs<K, N, M, D, E, T, T2>(
+    kernel: &K,
+    embeddings: Tensor<(N, D), E, Cpu, T>,
+    refs: Tensor<(M, D), E, Cpu, T2>,
+    labels: &PairLabels<'_>,
+) -> Result<Tensor<(), E, Cpu, T>, LossError>
+where
+    K: Kernel,
+    N: Dim,
+    M: Dim,
+    D: Dim,
+    E: Dtype + Real,
+    T: Tape<E, Cpu> + Merge<T2>,
+    T2: Tape<E, Cpu>,
+{
+    kernel.validate()?;
+    let (n, d) = (embeddings.shape().0.size(), embeddings.shape().1.size());
+    let (m, d2) = (refs.shape().0.size(), refs.shape().1.size());
+    check_embeddings("embeddings", n, d, &tape::read(&embeddings))?;
+    check_embeddings("ref_embeddings", m, d2, &tape::read(&refs))?;
+    if labels.labels.len() != n {
+        return Err(LossError::BatchSizeMismatch {
+            expected_by: "embeddings",
+            expected: n,
+            found_in: "labels",
+            found: labels.labels.len(),
+        });
+    }
+    if labels.ref_labels.len() != m {
+        return Err(LossError::BatchSizeMismatch {
+            expected_by: "ref_embeddings",
+            expected: m,
+            found_in: "ref_labels",
+            found: labels.ref_labels.len(),
+        });
+    }
+    let s = similarity_with(embeddings, refs, kernel.metric());
+    try_forward_similarities(kernel, s, labels.labels, Some(labels.ref_labels))
+}
+
+/// The General Pair Weighting weights `W = ∂L/∂S` for a similarity matrix: the loss
+/// head's derived backward, run with seed 1. `ref_labels = None` means the references
+/// are the batch.
+pub fn pair_weights<K, N, M, E>(
+    kernel: &K,
+    similarities: &Tensor<(N, M), E, Cpu>,
+    labels: &[usize],
+    ref_labels: Option<&[usize]>,
+) -> Result<Tensor<(N, M), E, Cpu>, LossError>
+where
+    K: Kernel,
+    N: Dim,
+    M: Dim,
+    E: Dtype + Real,
+{
+    kernel.validate()?;
+    let (n, m) = (similarities.shape().0.size(), similarities.shape().1.size());
+    let s = tape::read(similarities);
+    check_inputs(n, m, &s, labels, ref_labels)?;
+    let exclude_self = ref_labels.is_none();
+    let ref_labels = ref_labels.unwrap_or(labels);
+    let values: [&[E]; 1] = [&s];
+    let label_sets: [&[usize]; 2] = [labels, ref_labels];
+    let b = batch(&values, &label_sets, n, m, exclude_self);
+    let mut ws = Workspace::default();
+    kernel.kernel_forward(&b, &mut ws);
+    let mut w = vec![E::zero(); n * m];
+    kernel.kernel_backward(&b, &ws, E::one(), &mut [&mut w]);
+    Ok(similarities
+        .device()
+        .tensor_from_vec(w, *similarities.shape()))
+}

@@ -1,0 +1,117 @@
+//! The `scores` family: a score matrix `s[q][d]` (queries × documents) and a 0/1
+//! relevance mask `r[q][d]` of the same shape, for retrieval losses whose pairs are
+//! formed across the whole matrix (Mann-Whitney / AUC) or per query (DEXML).
+
+use dfdx::prelude::*;
+
+use crate::core::info::{InputInfo, InputKind};
+use crate::core::kernel::{Batch, Kernel, Workspace};
+use crate::core::real::Real;
+use crate::core::tape;
+use crate::error::LossError;
+
+/// The inputs of the scores family, in call order.
+pub const INPUTS: &[InputInfo] = &[
+    InputInfo {
+        name: "scores",
+        shape: "[Q, D]",
+        differentiable: true,
+        kind: InputKind::Real,
+        alternative_to: None,
+    },
+    InputInfo {
+        name: "relevance",
+        shape: "[Q, D]",
+        differentiable: false,
+        kind: InputKind::Binary,
+        alternative_to: None,
+    },
+];
+
+/// Checks scores and relevance; returns `(Q, D)`.
+fn check_inputs<R: Real>(
+    dims: &[usize],
+    scores: &[R],
+    relevance_dims: &[usize],
+    relevance: &[R],
+) -> Result<(usize, usize), LossError> {
+    let (q, d) = match dims {
+        [q, d] => (*q, *d),
+        _ => {
+            return Err(LossError::BadShape {
+                input: "scores",
+                shape: dims.to_vec(),
+                expected: "[Q, D]",
+            })
+        }
+    };
+    if q == 0 || d == 0 {
+        return Err(LossError::EmptyBatch { input: "scores" });
+    }
+    if relevance_dims != dims {
+        return Err(LossError::BadShape {
+            input: "relevance",
+            shape: relevance_dims.to_vec(),
+            expected: "the shape of `scores`",
+        });
+    }
+    super::check_finite("scores", scores)?;
+    if let Some(index) = relevance
+        .iter()
+        .position(|&r| r != R::zero() && r != R::one())
+    {
+        return Err(LossError::RelevanceNotBinary {
+            index,
+            value: relevance[index].to_f64(),
+        });
+    }
+    if !relevance.iter().any(|&r| r == R::one()) {
+        return Err(LossError::NoRelevant { input: "relevance" });
+    }
+    Ok((q, d))
+}
+
+fn batch<'a, R>(values: &'a [&'a [R]], q: usize, d: usize) -> Batch<'a, R> {
+    Batch {
+        values,
+        labels: &[],
+        samples: q,
+        classes: 1,
+        refs: d,
+        from_logits: false,
+        exclude_self: false,
+    }
+}
+
+/// Validates the input, runs `kernel` and attaches its derived backward.
+pub fn try_forward<K, S, E, T>(
+    kernel: &K,
+    scores: Tensor<S, E, Cpu, T>,
+    relevance: &Tensor<S, E, Cpu>,
+) -> Result<Tensor<(), E, Cpu, T>, LossError>
+where
+    K: Kernel,
+    S: Shape,
+    E: Dtype + Real,
+    T: Tape<E, Cpu>,
+{
+    kernel.validate()?;
+    let s = tape::read(&scores);
+    let r = tape::read(relevance);
+    let (q, d) = check_inputs(
+        scores.shape().concrete().as_ref(),
+        &s,
+        relevance.shape().concrete().as_ref(),
+        &r,
+    )?;
+    let mut ws = Workspace::default();
+    let value = kernel.kernel_forward(&batch(&[&s, &r], q, d), &mut ws);
+    if !T::OWNS_TAPE {
+        return Ok(tape::attach(scores, value, |_: E, _: &mut [E]| {}));
+    }
+    let kernel = kernel.clone();
+    Ok(tape::attach(scores, value, move |seed, grad| {
+        let values: [&[E]; 2] = [&s, &r];
+        kernel.kernel_backward(&batch(&values, q, d), &ws, seed, &mut [grad]);
+    }))
+}
