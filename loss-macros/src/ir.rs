@@ -182,6 +182,9 @@ pub enum Red {
     ArgMax,
     /// `argmin(set, |k| x)`: the first minimising index, as a number (not differentiable).
     ArgMin,
+    /// `topk_threshold(set, |k| x, K, α, iterations)`: the `t` with `Σₖ σ(α(x + t)) = K`,
+    /// found by bisection in the runtime core (not differentiable; see DEXML soft top-k).
+    TopKThreshold,
 }
 
 impl Red {
@@ -194,6 +197,7 @@ impl Red {
             Red::LogSumExp => "logsumexp",
             Red::ArgMax => "argmax",
             Red::ArgMin => "argmin",
+            Red::TopKThreshold => "topk_threshold",
         }
     }
 }
@@ -447,19 +451,23 @@ pub struct Slot {
     /// Free index variables, ascending; the buffer is row-major over them.
     pub free: Vec<VarId>,
     pub kind: SlotKind,
+    /// Extra scalar arguments of a runtime reduction (`topk_threshold`'s K, α, iterations).
+    pub params: Vec<NodeId>,
 }
 
 impl Slot {
     /// The nodes the slot's definition starts from.
     pub fn roots(&self) -> Vec<NodeId> {
-        match &self.kind {
+        let mut roots: Vec<NodeId> = match &self.kind {
             SlotKind::Let(n) => vec![*n],
             SlotKind::Reduce { filter, body, .. } => filter
                 .iter()
                 .copied()
                 .chain(std::iter::once(*body))
                 .collect(),
-        }
+        };
+        roots.extend(self.params.iter().copied());
+        roots
     }
 }
 
@@ -494,7 +502,17 @@ impl Program {
 
     /// Adds a slot and returns the node that reads it.
     pub fn push_slot(&mut self, name: Option<String>, kind: SlotKind) -> NodeId {
-        let free = match &kind {
+        self.push_slot_with(name, kind, Vec::new())
+    }
+
+    /// [`push_slot`](Self::push_slot) for a reduction with extra scalar arguments.
+    pub fn push_slot_with(
+        &mut self,
+        name: Option<String>,
+        kind: SlotKind,
+        params: Vec<NodeId>,
+    ) -> NodeId {
+        let mut free = match &kind {
             SlotKind::Let(n) => self.free_vars(&[*n]),
             SlotKind::Reduce {
                 var, filter, body, ..
@@ -505,10 +523,12 @@ impl Program {
                 f
             }
         };
+        free.extend(self.free_vars(&params));
         self.slots.push(Slot {
             name,
             free: free.into_iter().collect(),
             kind,
+            params,
         });
         let id = SlotId(self.slots.len() as u16 - 1);
         self.graph.intern(Op::Slot(id))
@@ -593,7 +613,18 @@ impl Program {
                     ),
                     None => format!("{} ∈ {}", v.name, v.domain.name()),
                 };
-                format!("{}_{{{set}}} {}", op.name(), self.paren(*body))
+                let params = &self.slot(s).params;
+                if params.is_empty() {
+                    format!("{}_{{{set}}} {}", op.name(), self.paren(*body))
+                } else {
+                    let args: Vec<String> = params.iter().map(|p| self.node_string(*p)).collect();
+                    format!(
+                        "{}_{{{set}}}({}; {})",
+                        op.name(),
+                        self.node_string(*body),
+                        args.join(", ")
+                    )
+                }
             }
         }
     }

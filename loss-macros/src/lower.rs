@@ -17,6 +17,7 @@ use crate::ir::{Bin, Cmp, Domain, HyperId, Ix, NodeId, Op, Program, Red, SlotKin
 
 /// Every function the language knows, for "did you mean".
 pub const FUNCTIONS: &[&str] = &[
+    "topk_threshold",
     "exp",
     "ln",
     "ln_1p",
@@ -750,6 +751,9 @@ impl Lowerer<'_> {
         };
         let name = ident.to_string();
         let args: Vec<&Expr> = call.args.iter().collect();
+        if name == "topk_threshold" {
+            return self.topk_threshold(call, ident, &args);
+        }
         let is_reduction = args.len() == 2 && matches!(args[1], Expr::Closure(_));
         let red = match name.as_str() {
             "sum" => Some(Red::Sum),
@@ -889,6 +893,42 @@ impl Lowerer<'_> {
                 None
             }
         }
+    }
+
+    /// `topk_threshold(set, |v| x, K, α, iterations)`: a runtime reduction, only under
+    /// `detach` (its derivative comes from the implicit-function theorem, which the loss
+    /// writes itself; see `dexml_soft_topk`).
+    fn topk_threshold(
+        &mut self,
+        call: &ExprCall,
+        ident: &syn::Ident,
+        args: &[&Expr],
+    ) -> Option<Val> {
+        let name = "topk_threshold";
+        debug_assert_eq!(args.len(), call.args.len());
+        let [set, body, k, alpha, iterations] = self.args::<5>(call, name, "five arguments")?;
+        if self.detach_depth == 0 {
+            check::non_differentiable(self.cx, ident, name);
+            return None;
+        }
+        let params = [self.real(k), self.real(alpha), self.real(iterations)];
+        let node = self.reduction(Red::TopKThreshold, set, body)?;
+        let params: Vec<NodeId> = params.into_iter().collect::<Option<_>>()?;
+        // the reduction was pushed last; attach its arguments
+        let Val::Real(n) = node else { return None };
+        let Op::Slot(t) = *self.prog.graph.op(n) else {
+            return None;
+        };
+        let extra = self.prog.free_vars(&params);
+        let slot = &mut self.prog.slots[t.0 as usize];
+        slot.params = params;
+        for v in extra {
+            if !slot.free.contains(&v) {
+                slot.free.push(v);
+            }
+        }
+        slot.free.sort();
+        Some(node)
     }
 
     /// `op(set[.filter(|v| cond)], |v| body)`.
@@ -1193,6 +1233,9 @@ fn usage(name: &str) -> String {
         "clamp" => "clamp(x, lo, hi)".into(),
         "select" => "select(cond, a, b)".into(),
         "pos" | "neg" | "relevant" | "irrelevant" => format!("{name}(i)"),
+        "topk_threshold" => {
+            "detach(topk_threshold(docs, |d| s[i][d], k, alpha, iterations))".into()
+        }
         _ => format!("{name}(x)"),
     }
 }

@@ -28,6 +28,7 @@ pub use loss_macros::loss;
 /// What generated code refers to. Not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::core::foreign::topk_threshold;
     pub use crate::core::info::{Family, HyperInfo, HyperKind, LossInfo};
     pub use crate::core::kernel::{Batch, Kernel, Workspace};
     pub use crate::core::real::{LogSumExp, Real};

@@ -70,7 +70,9 @@ pub fn gradients(prog: &mut Program, differentiable: &[bool]) -> Gradients {
                         let shifted = g.sub(body, this);
                         g.unary(Un::Exp, shifted)
                     }
-                    Red::ArgMax | Red::ArgMin => unreachable!("arg reductions carry no adjoint"),
+                    Red::ArgMax | Red::ArgMin | Red::TopKThreshold => {
+                        unreachable!("non-differentiable reductions carry no adjoint")
+                    }
                 };
                 (body, weight)
             }
@@ -129,7 +131,7 @@ fn slots_depending_on_inputs(prog: &Program, differentiable: &[bool]) -> Vec<boo
     let mut needs = vec![false; prog.slots.len()];
     for (s, slot) in prog.slots.iter().enumerate() {
         if let SlotKind::Reduce {
-            op: Red::ArgMax | Red::ArgMin,
+            op: Red::ArgMax | Red::ArgMin | Red::TopKThreshold,
             ..
         } = slot.kind
         {

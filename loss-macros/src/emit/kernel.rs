@@ -364,7 +364,12 @@ impl<'a> KernelCx<'a> {
                 filter,
                 body: b,
             } => {
-                let roots: Vec<NodeId> = filter.iter().copied().chain([*b]).collect();
+                let roots: Vec<NodeId> = filter
+                    .iter()
+                    .copied()
+                    .chain([*b])
+                    .chain(slot.params.iter().copied())
+                    .collect();
                 let hoisted =
                     self.emit_nodes(&roots, &mut emitted, |n| !self.free(n).contains(var));
                 let (in_filter, in_body) = self.split_children(s, *filter);
@@ -379,7 +384,8 @@ impl<'a> KernelCx<'a> {
                 let body_nodes = self.emit_nodes(&[*b], &mut emitted, |_| true);
                 let x = n_ident(*b);
                 let (vi, d) = (v_ident(*var), self.dim(*var));
-                let (init, combine, finish) = reduce_parts(rt, *op, &x, &vi);
+                let params: Vec<Ident> = slot.params.iter().map(|p| n_ident(*p)).collect();
+                let (init, combine, finish) = reduce_parts(rt, *op, &x, &vi, &params);
                 let stmts = quote! {
                     #hoisted
                     #init
@@ -754,8 +760,14 @@ fn reduce_parts(
     op: Red,
     x: &Ident,
     v: &Ident,
+    params: &[Ident],
 ) -> (TokenStream, TokenStream, TokenStream) {
     match op {
+        Red::TopKThreshold => (
+            quote!(let mut __values: ::std::vec::Vec<R> = ::std::vec::Vec::new();),
+            quote!(__values.push(#x);),
+            quote!(#rt::topk_threshold(&__values, #(#params),*)),
+        ),
         Red::Sum | Red::Mean => (
             quote!(let mut __acc: R = <R as #rt::Real>::zero();),
             quote!(__acc += #x;),

@@ -50,6 +50,7 @@ pub fn map_bottom_up(prog: Program, mut f: impl FnMut(&mut Program, NodeId) -> N
         .map(|s| Slot {
             name: s.name.clone(),
             free: s.free.clone(),
+            params: s.params.iter().map(m).collect(),
             kind: match &s.kind {
                 SlotKind::Let(n) => SlotKind::Let(m(n)),
                 SlotKind::Reduce {

@@ -61,6 +61,8 @@ pub struct InputInfo {
     pub kind: InputKind,
     /// Another input that can be given instead of this one.
     pub alternative_to: Option<&'static str>,
+    /// Whether the input may be left out (the pairs family's reference set).
+    pub optional: bool,
 }
 
 /// The type of a hyper-parameter.

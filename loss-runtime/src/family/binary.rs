@@ -34,6 +34,7 @@ pub const INPUTS: &[InputInfo] = &[
         differentiable: true,
         kind: InputKind::Probability,
         alternative_to: None,
+        optional: false,
     },
     InputInfo {
         name: "logits",
@@ -41,6 +42,7 @@ pub const INPUTS: &[InputInfo] = &[
         differentiable: true,
         kind: InputKind::Real,
         alternative_to: Some("probs"),
+        optional: false,
     },
     InputInfo {
         name: "targets",
@@ -48,6 +50,7 @@ pub const INPUTS: &[InputInfo] = &[
         differentiable: false,
         kind: InputKind::Binary,
         alternative_to: None,
+        optional: false,
     },
 ];
 

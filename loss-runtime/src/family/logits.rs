@@ -17,6 +17,7 @@ pub const INPUTS: &[InputInfo] = &[
         differentiable: true,
         kind: InputKind::Real,
         alternative_to: None,
+        optional: false,
     },
     InputInfo {
         name: "labels",
@@ -24,6 +25,7 @@ pub const INPUTS: &[InputInfo] = &[
         differentiable: false,
         kind: InputKind::Label,
         alternative_to: None,
+        optional: false,
     },
 ];
 

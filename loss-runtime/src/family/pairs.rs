@@ -49,6 +49,7 @@ pub const INPUTS: &[InputInfo] = &[
         differentiable: true,
         kind: InputKind::Real,
         alternative_to: None,
+        optional: false,
     },
     InputInfo {
         name: "similarities",
@@ -56,6 +57,7 @@ pub const INPUTS: &[InputInfo] = &[
         differentiable: true,
         kind: InputKind::Real,
         alternative_to: Some("embeddings"),
+        optional: false,
     },
     InputInfo {
         name: "labels",
@@ -63,6 +65,7 @@ pub const INPUTS: &[InputInfo] = &[
         differentiable: false,
         kind: InputKind::Label,
         alternative_to: None,
+        optional: false,
     },
     InputInfo {
         name: "ref_embeddings",
@@ -70,6 +73,7 @@ pub const INPUTS: &[InputInfo] = &[
         differentiable: true,
         kind: InputKind::Real,
         alternative_to: None,
+        optional: true,
     },
     InputInfo {
         name: "ref_labels",
@@ -77,6 +81,7 @@ pub const INPUTS: &[InputInfo] = &[
         differentiable: false,
         kind: InputKind::Label,
         alternative_to: None,
+        optional: true,
     },
 ];
 

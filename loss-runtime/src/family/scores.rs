@@ -18,6 +18,7 @@ pub const INPUTS: &[InputInfo] = &[
         differentiable: true,
         kind: InputKind::Real,
         alternative_to: None,
+        optional: false,
     },
     InputInfo {
         name: "relevance",
@@ -25,6 +26,7 @@ pub const INPUTS: &[InputInfo] = &[
         differentiable: false,
         kind: InputKind::Binary,
         alternative_to: None,
+        optional: false,
     },
 ];
 

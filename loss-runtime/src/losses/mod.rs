@@ -3,7 +3,9 @@
 pub mod binary;
 pub mod logits;
 pub mod pairs;
+pub mod scores;
 
 pub use binary::*;
 pub use logits::*;
 pub use pairs::*;
+pub use scores::*;

@@ -1,5 +1,9 @@
 //! Losses over the pairs of a batch (the `pairs` family): pair mining and pair weighting.
 
+mod few_shot;
+mod gpw;
 mod multi_similarity;
 
+pub use few_shot::*;
+pub use gpw::*;
 pub use multi_similarity::*;
