@@ -1,5 +1,6 @@
 //! The `losskit` binary: `list` shows the whole catalogue, `eval` agrees with calling the
-//! library directly, and every problem ends with exit status 2 and one line on stderr.
+//! library directly (every family), `gpw` shows a pairs loss's pair weights as a table or a
+//! PNG plot, and every problem ends with exit status 2 and one line on stderr.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,8 +8,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use losskit::catalogue;
+use losskit::family::dynamic::{self, Input, Precision};
 use losskit::prelude::*;
-use losskit::{HyperKind, Real};
+use losskit::{Family, HyperKind, PairLabels, Real, Similarities, WithRefs};
 use serde_json::{json, Value};
 
 /// Runs `losskit` with `args`, feeding `stdin`.
@@ -68,6 +70,15 @@ fn list_names_every_loss() {
         }
     }
     assert!(text.contains("not differentiable"));
+    // the pairs family's reference set is optional
+    if catalogue::all()
+        .iter()
+        .any(|e| e.info.family == Family::Pairs)
+    {
+        assert!(text
+            .lines()
+            .any(|l| l.trim_start().starts_with("ref_labels") && l.ends_with("(optional)")));
+    }
 }
 
 #[test]
@@ -90,6 +101,7 @@ fn list_json_matches_the_catalogue() {
             assert_eq!(got["shape"], want.shape);
             assert_eq!(got["differentiable"], want.differentiable);
             assert_eq!(got["alternative_to"], json!(want.alternative_to));
+            assert_eq!(got["optional"], want.optional);
         }
         let hypers = item["hypers"].as_array().expect("hypers");
         assert_eq!(hypers.len(), info.hypers.len());
@@ -112,11 +124,16 @@ fn flat(value: &Value) -> Vec<f64> {
     }
 }
 
+/// Equal within 1e-6, relative to the larger of 1 and `|want|` (an `f32` printed in its
+/// shortest form differs from its widened value in the 8th significant digit).
 #[track_caller]
 fn assert_close(got: &[f64], want: &[f64]) {
     assert_eq!(got.len(), want.len());
     for (k, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= 1e-6, "element {k}: {g} vs {w}");
+        assert!(
+            (g - w).abs() <= 1e-6 * w.abs().max(1.0),
+            "element {k}: {g} vs {w}"
+        );
     }
 }
 
@@ -280,6 +297,7 @@ fn help_and_version() {
         assert!(out.status.success());
         let text = stdout(&out);
         assert!(text.contains("losskit list [--json]") && text.contains("losskit eval CASE.json"));
+        assert!(text.contains("losskit gpw LOSS"));
     }
     let out = losskit(&["--version"], "");
     assert!(out.status.success());
@@ -450,5 +468,506 @@ fn case_errors() {
         let path = case_file(case);
         let out = losskit(&["eval", path.to_str().expect("a UTF-8 path")], "");
         assert_fails(&out, needle, case);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// pairs and scores
+
+const EMB: [[f64; 3]; 6] = [
+    [1.0, 0.2, -0.1],
+    [0.8, 0.5, 0.0],
+    [0.1, 1.0, 0.3],
+    [-0.2, 0.9, 0.6],
+    [0.6, 0.6, 0.2],
+    [0.3, -0.4, 1.0],
+];
+const LABELS: [usize; 6] = [0, 0, 1, 1, 2, 2];
+const REFS: [[f64; 3]; 4] = [
+    [0.9, 0.4, 0.1],
+    [0.0, 1.0, 0.2],
+    [0.5, 0.5, 0.9],
+    [0.2, -0.1, 0.8],
+];
+const REF_LABELS: [usize; 4] = [0, 1, 2, 2];
+const SIM: [[f64; 4]; 4] = [
+    [1.0, 0.7, 0.2, 0.4],
+    [0.7, 1.0, 0.6, 0.1],
+    [0.2, 0.6, 1.0, 0.5],
+    [0.4, 0.1, 0.5, 1.0],
+];
+const SIM_LABELS: [usize; 4] = [0, 0, 1, 1];
+const SIM_REFS: [[f64; 4]; 3] = [
+    [0.9, 0.1, 0.4, 0.3],
+    [0.3, 0.8, 0.5, 0.6],
+    [0.2, 0.4, 0.7, 0.9],
+];
+const SIM_REF_ROW_LABELS: [usize; 3] = [0, 1, 2];
+
+/// Multi-Similarity with every pair mined (`epsilon` = 2), so that no gradient is
+/// trivially zero; `params` sets the same through `losskit eval`.
+fn multi_similarity() -> (MultiSimilarity, Value) {
+    (
+        MultiSimilarity::new()
+            .with_pml_style(true)
+            .with_epsilon(2.0),
+        json!({"pml_style": true, "epsilon": 2.0}),
+    )
+}
+
+/// A `[rows, cols]` tensor of `rows`, in precision `E`.
+fn matrix<E: Dtype + Real, const C: usize>(rows: &[[f64; C]]) -> Tensor<(usize, usize), E, Cpu>
+where
+    Cpu: Device<E>,
+{
+    let dev: Cpu = Default::default();
+    let values = rows
+        .iter()
+        .flatten()
+        .map(|&x| <E as Real>::from_f64(x))
+        .collect();
+    dev.tensor_from_vec(values, (rows.len(), C))
+}
+
+fn widen<E: Real>(xs: Vec<E>) -> Vec<f64> {
+    xs.into_iter().map(Real::to_f64).collect()
+}
+
+/// The ways a pairs loss can be given its input.
+#[derive(Clone, Copy, Debug)]
+enum PairsCase {
+    /// `embeddings` against themselves.
+    Embeddings,
+    /// `embeddings` against `ref_embeddings`.
+    WithRefs,
+    /// A square `similarities` matrix (the batch against itself).
+    Similarities,
+    /// `similarities` `[N, M]` with `ref_labels`.
+    SimilaritiesWithRefs,
+}
+
+impl PairsCase {
+    const ALL: [PairsCase; 4] = [
+        PairsCase::Embeddings,
+        PairsCase::WithRefs,
+        PairsCase::Similarities,
+        PairsCase::SimilaritiesWithRefs,
+    ];
+
+    /// The `inputs` of the case file.
+    fn inputs(self) -> Value {
+        match self {
+            Self::Embeddings => json!({"embeddings": EMB, "labels": LABELS}),
+            Self::WithRefs => json!({
+                "embeddings": EMB, "labels": LABELS,
+                "ref_embeddings": REFS, "ref_labels": REF_LABELS,
+            }),
+            Self::Similarities => json!({"similarities": SIM, "labels": SIM_LABELS}),
+            Self::SimilaritiesWithRefs => json!({
+                "similarities": SIM_REFS, "labels": SIM_REF_ROW_LABELS,
+                "ref_labels": SIM_LABELS,
+            }),
+        }
+    }
+
+    /// The differentiable inputs, in the order `eval` reports their gradients.
+    fn differentiable(self) -> &'static [&'static str] {
+        match self {
+            Self::Embeddings => &["embeddings"],
+            Self::WithRefs => &["embeddings", "ref_embeddings"],
+            Self::Similarities | Self::SimilaritiesWithRefs => &["similarities"],
+        }
+    }
+
+    /// The loss and the gradients of the differentiable inputs, through the typed API.
+    fn direct<E: Dtype + Real>(self, loss: &MultiSimilarity) -> (f64, Vec<Vec<f64>>)
+    where
+        Cpu: Device<E>,
+    {
+        match self {
+            Self::Embeddings => {
+                let e = matrix::<E, 3>(&EMB);
+                let out = loss.forward(e.leaky_trace(), &LABELS[..]);
+                let value = out.array().to_f64();
+                let grads = out.backward();
+                (value, vec![widen(grads.get(&e).as_vec())])
+            }
+            Self::WithRefs => {
+                let (e, r) = (matrix::<E, 3>(&EMB), matrix::<E, 3>(&REFS));
+                let labels = PairLabels {
+                    labels: &LABELS,
+                    ref_labels: &REF_LABELS,
+                };
+                let out = loss.forward(WithRefs(e.leaky_trace(), r.leaky_trace()), &labels);
+                let value = out.array().to_f64();
+                let grads = out.backward();
+                (
+                    value,
+                    vec![widen(grads.get(&e).as_vec()), widen(grads.get(&r).as_vec())],
+                )
+            }
+            Self::Similarities => {
+                let s = matrix::<E, 4>(&SIM);
+                let out = loss.forward(Similarities(s.leaky_trace()), &SIM_LABELS[..]);
+                let value = out.array().to_f64();
+                let grads = out.backward();
+                (value, vec![widen(grads.get(&s).as_vec())])
+            }
+            Self::SimilaritiesWithRefs => {
+                let s = matrix::<E, 4>(&SIM_REFS);
+                let labels = PairLabels {
+                    labels: &SIM_REF_ROW_LABELS,
+                    ref_labels: &SIM_LABELS,
+                };
+                let out = loss.forward(Similarities(s.leaky_trace()), &labels);
+                let value = out.array().to_f64();
+                let grads = out.backward();
+                (value, vec![widen(grads.get(&s).as_vec())])
+            }
+        }
+    }
+}
+
+#[test]
+fn eval_pairs_agrees_with_the_library() {
+    let (loss, params) = multi_similarity();
+    for case in PairsCase::ALL {
+        for dtype in ["f32", "f64"] {
+            let out = eval(&json!({
+                "loss": "multi_similarity",
+                "dtype": dtype,
+                "params": params,
+                "inputs": case.inputs(),
+            }));
+            let (value, grads) = match dtype {
+                "f32" => case.direct::<f32>(&loss),
+                _ => case.direct::<f64>(&loss),
+            };
+            assert_close(&[out["loss"].as_f64().expect("a loss")], &[value]);
+            let got = out["grads"].as_object().expect("grads");
+            let names: Vec<&str> = got.keys().map(String::as_str).collect();
+            assert_eq!(names, case.differentiable(), "{case:?}");
+            for (name, want) in case.differentiable().iter().zip(&grads) {
+                assert_close(&flat(&got[*name]), want);
+                assert!(
+                    want.iter().any(|&g| g != 0.0),
+                    "{case:?}: `{name}` all zero"
+                );
+            }
+        }
+    }
+}
+
+/// A small scores loss of the test's own: the mean over queries of the mean hinge between
+/// each relevant and each irrelevant document.
+#[loss(scores)]
+fn pairwise_hinge(
+    s: Scores,
+    r: Relevance,
+    #[hyper(default = 1.0, positive)] margin: f64,
+) -> PerQuery {
+    mean(relevant(i), |d| {
+        mean(irrelevant(i), |e| relu(margin - s[i][d] + s[i][e]))
+    })
+}
+
+const SCORES: [[f64; 5]; 3] = [
+    [2.0, 0.5, 1.5, -1.0, 0.3],
+    [0.0, 1.0, 0.8, 0.9, -0.2],
+    [0.4, -0.3, 1.1, 0.6, 0.2],
+];
+const RELEVANCE: [[f64; 5]; 3] = [
+    [1.0, 0.0, 1.0, 0.0, 0.0],
+    [0.0, 1.0, 0.0, 0.0, 0.0],
+    [0.0, 0.0, 0.0, 1.0, 1.0],
+];
+
+/// A scores loss through the typed API, in precision `E`: the loss and `∂L/∂scores`.
+fn scores_direct<E: Dtype + Real, L>(loss: &L) -> (f64, Vec<f64>)
+where
+    Cpu: Device<E>,
+    L: Loss<
+        Tensor<(usize, usize), E, Cpu, OwnedTape<E, Cpu>>,
+        Tensor<(usize, usize), E, Cpu>,
+        Output = Tensor<(), E, Cpu, OwnedTape<E, Cpu>>,
+    >,
+{
+    let (s, r) = (matrix::<E, 5>(&SCORES), matrix::<E, 5>(&RELEVANCE));
+    let out = loss.forward(s.leaky_trace(), &r);
+    let value = out.array().to_f64();
+    let grads = out.backward();
+    (value, widen(grads.get(&s).as_vec()))
+}
+
+#[test]
+fn eval_scores_agrees_with_the_library() {
+    let scores_inputs = [
+        Input::new(
+            "scores",
+            vec![3, 5],
+            SCORES.iter().flatten().copied().collect(),
+        ),
+        Input::new(
+            "relevance",
+            vec![3, 5],
+            RELEVANCE.iter().flatten().copied().collect(),
+        ),
+    ];
+    // the test's own loss, through the evaluator `losskit eval` runs
+    for precision in Precision::ALL {
+        let got =
+            dynamic::evaluate::<PairwiseHinge>(&scores_inputs, &[], precision).expect("evaluates");
+        let (value, grad) = match precision {
+            Precision::F32 => scores_direct::<f32, _>(&PairwiseHinge::new()),
+            _ => scores_direct::<f64, _>(&PairwiseHinge::new()),
+        };
+        assert_close(&[got.loss], &[value]);
+        assert_eq!(got.grads.len(), 1);
+        assert_close(&got.grads[0].values, &grad);
+    }
+    // every shipped scores loss, through the binary
+    let case = |name: &str, dtype: &str| {
+        json!({
+            "loss": name,
+            "dtype": dtype,
+            "inputs": {"scores": SCORES, "relevance": RELEVANCE},
+        })
+    };
+    for entry in catalogue::all()
+        .iter()
+        .filter(|e| e.info.family == Family::Scores)
+    {
+        for precision in Precision::ALL {
+            let out = eval(&case(entry.name(), precision.name()));
+            let want = entry
+                .evaluate(&scores_inputs, &[], precision)
+                .expect("evaluates");
+            assert_close(&[out["loss"].as_f64().expect("a loss")], &[want.loss]);
+            let grads = out["grads"].as_object().expect("grads");
+            assert_eq!(grads.len(), 1, "only `scores` is differentiable");
+            assert_close(&flat(&grads["scores"]), &want.grads[0].values);
+        }
+    }
+    // DEXML against its typed API, once it is in the catalogue
+    if catalogue::find("dexml_soft_topk").is_some() {
+        for dtype in ["f32", "f64"] {
+            let out = eval(&case("dexml_soft_topk", dtype));
+            let (value, grad) = match dtype {
+                "f32" => scores_direct::<f32, _>(&DexmlSoftTopk::new()),
+                _ => scores_direct::<f64, _>(&DexmlSoftTopk::new()),
+            };
+            assert_close(&[out["loss"].as_f64().expect("a loss")], &[value]);
+            assert_close(&flat(&out["grads"]["scores"]), &grad);
+        }
+    }
+}
+
+#[test]
+fn pairs_and_scores_case_errors() {
+    let pairs = |inputs: Value| json!({"loss": "multi_similarity", "inputs": inputs});
+    let mut cases: Vec<(String, &str)> = vec![
+        (
+            pairs(json!({"embeddings": EMB})).to_string(),
+            "missing input `labels` (needed by `multi_similarity`)",
+        ),
+        (
+            pairs(json!({"labels": LABELS})).to_string(),
+            "missing input `embeddings` or `similarities`",
+        ),
+        (
+            pairs(json!({"embeddings": EMB, "labels": LABELS, "ref_embeddings": REFS})).to_string(),
+            "`ref_embeddings` given without `ref_labels`",
+        ),
+        (
+            pairs(json!({"embeddings": EMB, "labels": LABELS, "ref_labels": REF_LABELS}))
+                .to_string(),
+            "`ref_labels` given without `ref_embeddings`",
+        ),
+        (
+            pairs(json!({"similarities": SIM_REFS, "labels": SIM_REF_ROW_LABELS})).to_string(),
+            "bad shape for `similarities`: got [3, 4], expected a square [N, N] matrix",
+        ),
+        (
+            pairs(json!({"similarities": SIM, "labels": SIM_LABELS, "ref_embeddings": REFS}))
+                .to_string(),
+            "`ref_embeddings` cannot be given with `similarities`",
+        ),
+        (
+            pairs(json!({"embeddings": EMB, "similarities": SIM, "labels": LABELS})).to_string(),
+            "both `embeddings` and `similarities`",
+        ),
+        (
+            pairs(json!({"embeddings": EMB, "labels": [0, 1]})).to_string(),
+            "batch size mismatch",
+        ),
+        (
+            pairs(json!({"embeddings": EMB, "labels": [0, 0, 1, 1, 2, 2.5]})).to_string(),
+            "`labels[5]` is 2.5",
+        ),
+        (
+            pairs(json!({
+                "embeddings": EMB, "labels": LABELS,
+                "ref_embeddings": [[1.0, 0.0]], "ref_labels": [0],
+            }))
+            .to_string(),
+            "give both the same number of columns",
+        ),
+    ];
+    if let Some(entry) = catalogue::all()
+        .iter()
+        .find(|e| e.info.family == Family::Scores)
+    {
+        let scores = |inputs: Value| json!({"loss": entry.name(), "inputs": inputs});
+        cases.push((
+            scores(json!({"scores": SCORES})).to_string(),
+            "missing input `relevance`",
+        ));
+        cases.push((
+            scores(json!({"scores": [1.0, 2.0], "relevance": [1, 0]})).to_string(),
+            "bad shape for `scores`",
+        ));
+    }
+    for (case, needle) in &cases {
+        let path = case_file(case);
+        let out = losskit(&["eval", path.to_str().expect("a UTF-8 path")], "");
+        assert_fails(&out, needle, case);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// gpw
+
+/// The number in the column after `label` on the line starting with `label`.
+fn column(text: &str, label: &str, k: usize) -> usize {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(label))
+        .unwrap_or_else(|| panic!("no `{label}` line in {text}"));
+    line.split_whitespace()
+        .nth(k)
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("no count {k} in {line:?}"))
+}
+
+#[test]
+fn gpw_prints_a_table_of_the_pair_weights() {
+    let out = losskit(&["gpw", "multi_similarity"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stderr.is_empty());
+    let text = stdout(&out);
+    assert!(text.starts_with("multi_similarity: pair weights"), "{text}");
+    assert!(text.contains("cosine similarity"), "{text}");
+    // 64 embeddings in 8 clusters: 8 × 7 positives and 8 × 56 negatives per cluster
+    assert_eq!(column(&text, "positive", 1), 448);
+    assert_eq!(column(&text, "negative", 1), 3584);
+    let nonzero_pos = column(&text, "positive", 2);
+    let nonzero_neg = column(&text, "negative", 2);
+    assert!(nonzero_pos > 0 && nonzero_pos <= 448, "{text}");
+    assert!(nonzero_neg > 0 && nonzero_neg < 3584, "{text}");
+    // ten bins whose counts add up to the pairs
+    let bins: Vec<&str> = text.lines().filter(|l| l.starts_with("  [")).collect();
+    assert_eq!(bins.len(), 10, "{text}");
+    let (mut pos, mut neg) = (0, 0);
+    for line in &bins {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        // `[lo,` `hi)` then: positives, mean w, negatives, mean w
+        pos += cells[2].parse::<usize>().expect("a count");
+        neg += cells[4].parse::<usize>().expect("a count");
+        for (count, mean) in [(cells[2], cells[3]), (cells[4], cells[5])] {
+            assert_eq!(count == "0", mean == "-", "{line}");
+        }
+    }
+    assert_eq!((pos, neg), (448, 3584));
+    // seeded: the same options print the same table, another seed another one
+    let small = [
+        "gpw",
+        "multi_similarity",
+        "--n",
+        "12",
+        "--classes",
+        "3",
+        "--dim=4",
+    ];
+    let a = stdout(&losskit(&small, ""));
+    assert_eq!(a, stdout(&losskit(&small, "")));
+    assert_eq!(column(&a, "positive", 1), 12 * 3);
+    assert_eq!(column(&a, "negative", 1), 12 * 8);
+    let seeded = [&small[..], &["--seed", "7"]].concat();
+    assert_ne!(a, stdout(&losskit(&seeded, "")));
+}
+
+#[test]
+fn gpw_draws_a_png() {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gpw-weights.png");
+    let _ = std::fs::remove_file(&path);
+    let path_arg = path.to_str().expect("a UTF-8 path");
+    let out = losskit(&["gpw", "multi_similarity", "--out", path_arg], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).contains("4032 pairs"));
+    let png = std::fs::read(&path).expect("the plot was written");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    assert!(
+        png.len() > 10_000,
+        "suspiciously small: {} bytes",
+        png.len()
+    );
+}
+
+#[test]
+fn gpw_errors() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["gpw"], "needs a pairs loss"),
+        (
+            &["gpw", "anyloss_f1"],
+            "`anyloss_f1` is a `binary` loss; `losskit gpw` shows the pair weights of a `pairs` loss",
+        ),
+        (
+            &["gpw", "softmax_cross_entropy"],
+            "is a `logits` loss",
+        ),
+        (
+            &["gpw", "multi_similarty"],
+            "unknown loss `multi_similarty` (did you mean `multi_similarity`?)",
+        ),
+        (
+            &["gpw", "multi_similarity", "--n", "1"],
+            "`--n` must be an integer from 2 to",
+        ),
+        (
+            &["gpw", "multi_similarity", "--dim", "x"],
+            "`--dim` must be an integer",
+        ),
+        (&["gpw", "multi_similarity", "--seed"], "`--seed` needs a value"),
+        (
+            &["gpw", "multi_similarity", "--n", "4", "--classes", "5"],
+            "must not exceed `--n`",
+        ),
+        (
+            &["gpw", "multi_similarity", "--bins", "3"],
+            "unknown option `--bins`",
+        ),
+        (
+            &["gpw", "multi_similarity", "--out", "w.jpg"],
+            "must name a .png file",
+        ),
+        (
+            &["gpw", "multi_similarity", "--out", "/no/such/dir/w.png"],
+            "cannot draw",
+        ),
+        (
+            &["gpw", "multi_similarity", "multi_similarity"],
+            "takes one loss",
+        ),
+    ];
+    for (args, needle) in cases {
+        assert_fails(&losskit(args, ""), needle, &format!("{args:?}"));
     }
 }

@@ -13,7 +13,12 @@ use crate::family::FamilyKind;
 pub struct LossAttr {
     pub family: Option<FamilyKind>,
     pub paper: String,
+    /// `metric = SquaredEuclidean`: the pairs family's default metric.
+    pub metric: Option<syn::Ident>,
 }
+
+/// The metrics a pairs loss may name as its default.
+pub const METRICS: &[&str] = &["Cosine", "Dot", "Euclidean", "SquaredEuclidean"];
 
 /// The families a definition can name today (the others are planned).
 const AVAILABLE: [FamilyKind; 4] = [
@@ -28,11 +33,16 @@ pub fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<LossAttr> {
     let mut attr = LossAttr {
         family: None,
         paper: String::new(),
+        metric: None,
     };
     let mut first_family: Option<String> = None;
     for meta in &metas {
         match meta {
-            Meta::Path(path) if path.get_ident().is_some() && !path.is_ident("paper") => {
+            Meta::Path(path)
+                if path.get_ident().is_some()
+                    && !path.is_ident("paper")
+                    && !path.is_ident("metric") =>
+            {
                 let Some(ident) = path.get_ident() else {
                     continue;
                 };
@@ -63,6 +73,16 @@ pub fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<LossAttr> {
                 other => cx.push(diag::expected_string(other, "paper")),
             },
             Meta::Path(p) if p.is_ident("paper") => cx.push(diag::expected_string(p, "paper")),
+            Meta::NameValue(nv) if nv.path.is_ident("metric") => match &nv.value {
+                Expr::Path(p)
+                    if p.path
+                        .get_ident()
+                        .is_some_and(|i| METRICS.contains(&i.to_string().as_str())) =>
+                {
+                    attr.metric = p.path.get_ident().cloned();
+                }
+                other => cx.push(diag::unknown_metric(other, METRICS)),
+            },
             other => {
                 let path = other.path();
                 let name = match path.get_ident() {
@@ -75,6 +95,11 @@ pub fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<LossAttr> {
     }
     if first_family.is_none() {
         cx.push(diag::missing_family(Span::call_site()));
+    }
+    if let (Some(m), Some(f)) = (&attr.metric, attr.family) {
+        if f != FamilyKind::Pairs {
+            cx.push(diag::metric_outside_pairs(m));
+        }
     }
     Ok(attr)
 }

@@ -135,8 +135,27 @@ pub fn unknown_loss_argument(tokens: &dyn ToTokens, name: &str) -> Error {
     spanned(
         tokens,
         format!(
-            "unknown `#[loss(..)]` argument `{name}`; help: `#[loss(..)]` takes the family, then optionally `paper = \"..\"`"
+            "unknown `#[loss(..)]` argument `{name}`; help: `#[loss(..)]` takes the family, then optionally `paper = \"..\"` (and `metric = ..` for pairs)"
         ),
+    )
+}
+
+pub fn unknown_metric(tokens: &dyn ToTokens, metrics: &[&str]) -> Error {
+    let list = metrics
+        .iter()
+        .map(|m| format!("`{m}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    spanned(
+        tokens,
+        format!("unknown metric; help: `metric = ..` takes one of {list}"),
+    )
+}
+
+pub fn metric_outside_pairs(tokens: &dyn ToTokens) -> Error {
+    spanned(
+        tokens,
+        "`metric = ..` applies to the `pairs` family only; help: remove it".to_string(),
     )
 }
 

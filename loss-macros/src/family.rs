@@ -56,7 +56,11 @@ impl FamilyKind {
     /// Index sets that take an anchor: `pos(i)` (refs sharing `i`'s label), …
     pub fn anchored_sets(self) -> &'static [(&'static str, Anchored)] {
         match self {
-            FamilyKind::Pairs => &[("pos", Anchored::SameLabel), ("neg", Anchored::OtherLabel)],
+            FamilyKind::Pairs => &[
+                ("pos", Anchored::SameLabel),
+                ("neg", Anchored::OtherLabel),
+                ("others", Anchored::Others),
+            ],
             FamilyKind::Scores => &[
                 ("relevant", Anchored::Relevant),
                 ("irrelevant", Anchored::Irrelevant),
@@ -240,6 +244,8 @@ pub enum Anchored {
     SameLabel,
     /// `neg(i)`: references with another label.
     OtherLabel,
+    /// `others(i)`: every reference but `i` itself (all of them for a separate reference set).
+    Others,
     /// `relevant(q)`: documents with `r[q][d] = 1`.
     Relevant,
     /// `irrelevant(q)`: documents with `r[q][d] = 0`.

@@ -1012,15 +1012,19 @@ impl Lowerer<'_> {
             let half = g.constant(0.5);
             g.intern(Op::Compare(cmp, r, half))
         };
+        let not_self = |g: &mut crate::ir::Graph| {
+            let exclude = g.intern(Op::ExcludeSelf);
+            let itself = g.intern(Op::IndexCompare(Cmp::Eq, Ix::Var(anchor), Ix::Var(elem)));
+            let self_pair = g.intern(Op::And(exclude, itself));
+            g.not(self_pair)
+        };
         match rule {
             Anchored::SameLabel => {
                 let label = same(g, Cmp::Eq);
-                let exclude = g.intern(Op::ExcludeSelf);
-                let itself = g.intern(Op::IndexCompare(Cmp::Eq, Ix::Var(anchor), Ix::Var(elem)));
-                let self_pair = g.intern(Op::And(exclude, itself));
-                let other = g.not(self_pair);
+                let other = not_self(g);
                 g.intern(Op::And(label, other))
             }
+            Anchored::Others => not_self(g),
             Anchored::OtherLabel => same(g, Cmp::Ne),
             Anchored::Relevant => relevance(g, Cmp::Gt),
             Anchored::Irrelevant => relevance(g, Cmp::Lt),
@@ -1232,7 +1236,7 @@ fn usage(name: &str) -> String {
         "min" | "max" => format!("{name}(a, b)` or `{name}(classes, |k| ..)"),
         "clamp" => "clamp(x, lo, hi)".into(),
         "select" => "select(cond, a, b)".into(),
-        "pos" | "neg" | "relevant" | "irrelevant" => format!("{name}(i)"),
+        "pos" | "neg" | "others" | "relevant" | "irrelevant" => format!("{name}(i)"),
         "topk_threshold" => {
             "detach(topk_threshold(docs, |d| s[i][d], k, alpha, iterations))".into()
         }

@@ -13,6 +13,8 @@ pub mod loss;
 pub mod losses;
 #[cfg(test)]
 pub(crate) mod testing;
+#[cfg(test)]
+pub(crate) mod testing_pairs;
 
 pub use crate::core::info::{Family, HyperInfo, HyperKind, InputInfo, InputKind, LossInfo};
 pub use crate::core::kernel::Kernel;

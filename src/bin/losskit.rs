@@ -1,4 +1,5 @@
-//! `losskit`: lists the shipped losses, or evaluates one and its gradients on a JSON case.
+//! `losskit`: lists the shipped losses, evaluates one and its gradients on a JSON case, or
+//! shows the pair weights of a pairs loss on a synthetic batch (as a table or a PNG plot).
 //!
 //! Every problem (a bad argument, an unreadable or malformed case, an input the loss
 //! refuses) ends the program with exit status 2 and exactly one line on stderr.
@@ -7,11 +8,16 @@ use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::panic::{self, AssertUnwindSafe};
+use std::path::Path;
 use std::process::ExitCode;
 
 use losskit::catalogue::{self, Entry};
-use losskit::family::dynamic::{EvalError, Evaluation, Input, Precision};
-use losskit::{HyperInfo, HyperKind, InputInfo, InputKind};
+use losskit::family::dynamic::{EvalError, Evaluation, Input, PairWeights, Precision};
+use losskit::{HyperInfo, HyperKind, InputInfo, InputKind, Metric};
+use plotters::prelude::{
+    BitMapBackend, ChartBuilder, Circle, Color, FontStyle, IntoDrawingArea, PathElement, RGBColor,
+    SeriesLabelPosition, BLACK, WHITE,
+};
 use serde_json::{Map, Number, Value};
 
 /// What `losskit --help` prints.
@@ -21,6 +27,12 @@ losskit: loss functions written as math, with derived gradients
 Usage:
   losskit list [--json]     list every shipped loss: family, paper, inputs, hyper-parameters
   losskit eval CASE.json    evaluate a loss and its gradients on a JSON case (`-` reads stdin)
+  losskit gpw LOSS [--out weights.png] [--n N] [--classes C] [--dim D] [--seed S]
+                            the pair weights W = dL/dS of a pairs loss on a synthetic batch:
+                            N embeddings (64) from C Gaussian clusters (8) in D dims (16),
+                            labelled by cluster, seed S (0); a table of the weights by
+                            similarity, or with --out a PNG scatter plot of weight against
+                            similarity, positive and negative pairs in two colours
   losskit --help            print this help
   losskit --version         print the version
 
@@ -32,8 +44,17 @@ CASE.json:
    \"inputs\": {\"probs\": [0.9, 0.2, 0.7],  by the names `losskit list` shows, as
               \"targets\": [1, 0, 1]}}     nested arrays (labels as integers)
 
+Inputs by family (`losskit list` shows each loss's):
+  binary   \"probs\" or \"logits\" [N] or [N, 1], \"targets\" (0/1) of the same shape
+  logits   \"logits\" [N, C], \"labels\" [N]
+  pairs    \"embeddings\" [N, d] or \"similarities\" [N, M], \"labels\" [N]; optional
+           \"ref_embeddings\" [M, d] with \"ref_labels\" [M] for a reference set (with
+           \"similarities\", \"ref_labels\" alone); embeddings are compared with the
+           loss's default metric
+  scores   \"scores\" [Q, D], \"relevance\" (0/1) [Q, D]
+
 `losskit eval` prints {\"loss\": number, \"grads\": {\"<input>\": nested arrays}}, one
-gradient per differentiable input, shaped like it.
+gradient per differentiable input given, shaped like it.
 
 Exit status: 0 on success, 2 on any problem (described in one line on stderr).
 ";
@@ -92,7 +113,7 @@ fn print(out: &str) -> Result<()> {
 fn run(args: &[OsString]) -> Result<String> {
     let Some((command, rest)) = args.split_first() else {
         return Err(Failure::new(
-            "missing command; usage: `losskit list [--json]` or `losskit eval CASE.json` (see `losskit --help`)",
+            "missing command; usage: `losskit list [--json]`, `losskit eval CASE.json` or `losskit gpw LOSS` (see `losskit --help`)",
         ));
     };
     let command = utf8(command)?;
@@ -101,9 +122,10 @@ fn run(args: &[OsString]) -> Result<String> {
         "-V" | "--version" => Ok(format!("losskit {}\n", env!("CARGO_PKG_VERSION"))),
         "list" => list(rest),
         "eval" => eval(rest),
+        "gpw" => gpw(rest),
         _ => Err(Failure(format!(
             "unknown command `{command}`{}; run `losskit --help` for usage",
-            did_you_mean(command, ["list", "eval", "--help", "--version"])
+            did_you_mean(command, ["list", "eval", "gpw", "--help", "--version"])
         ))),
     }
 }
@@ -181,6 +203,9 @@ fn entry_text(out: &mut String, entry: &Entry) {
         );
         if let Some(alt) = input.alternative_to {
             let _ = write!(out, " (instead of `{alt}`)");
+        }
+        if input.optional {
+            out.push_str(" (optional)");
         }
         out.push('\n');
     }
@@ -266,6 +291,7 @@ fn input_json(input: &InputInfo) -> Value {
     obj.insert("differentiable".into(), input.differentiable.into());
     obj.insert("kind".into(), kind_name(input.kind).into());
     obj.insert("alternative_to".into(), input.alternative_to.into());
+    obj.insert("optional".into(), input.optional.into());
     Value::Object(obj)
 }
 
@@ -593,6 +619,474 @@ fn nest(shape: &[usize], values: &[Value]) -> Value {
             Value::Array(rows)
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// losskit gpw
+
+/// The largest batch `losskit gpw` builds (about `N²` pairs, each a point of the plot).
+const GPW_MAX_N: usize = 1024;
+
+/// The largest embedding width `losskit gpw` builds.
+const GPW_MAX_DIM: usize = 4096;
+
+/// The spread of each synthetic cluster around its centre (the centres are standard
+/// normal): close enough that some negatives are harder than some positives.
+const CLUSTER_SPREAD: f64 = 0.9;
+
+/// The number of similarity bins in the table.
+const BINS: usize = 10;
+
+/// What `losskit gpw` was asked for.
+struct GpwOptions {
+    entry: &'static Entry,
+    out: Option<OsString>,
+    n: usize,
+    classes: usize,
+    dim: usize,
+    seed: u64,
+}
+
+const GPW_FLAGS: [&str; 5] = ["--out", "--n", "--classes", "--dim", "--seed"];
+
+fn gpw(args: &[OsString]) -> Result<String> {
+    let Some(options) = gpw_options(args)? else {
+        return Ok(USAGE.to_string());
+    };
+    let entry = options.entry;
+    let (embeddings, labels) =
+        synthetic_batch(options.n, options.classes, options.dim, options.seed);
+    let inputs = [
+        Input::new("embeddings", vec![options.n, options.dim], embeddings),
+        Input::new("labels", vec![options.n], labels),
+    ];
+    let weights = entry
+        .pair_weights(&inputs, &[])
+        .map_err(|e| eval_failure(&e))?;
+    let loss = entry
+        .evaluate(&inputs, &[], Precision::F64)
+        .map_err(|e| eval_failure(&e))?
+        .loss;
+    let batch = format!(
+        "{} embeddings from {} Gaussian clusters in {} dims (seed {}), labelled by cluster",
+        options.n, options.classes, options.dim, options.seed
+    );
+    let stats = PairStats::new(&weights);
+    match &options.out {
+        None => Ok(gpw_table(entry, &weights, &stats, &batch, loss)),
+        Some(path) => {
+            gpw_plot(Path::new(path), entry, &weights, &stats, &batch)?;
+            Ok(format!(
+                "wrote {}: {} pairs ({} positive, {} negative) of `{}`\n",
+                Path::new(path).display(),
+                weights.weights.len(),
+                stats.positive.count,
+                stats.negative.count,
+                entry.name()
+            ))
+        }
+    }
+}
+
+/// The options of `losskit gpw`; `None` for `--help`.
+fn gpw_options(args: &[OsString]) -> Result<Option<GpwOptions>> {
+    let mut loss: Option<&str> = None;
+    let mut out = None;
+    let (mut n, mut classes, mut dim, mut seed) = (64, 8, 16, 0);
+    let mut k = 0;
+    while k < args.len() {
+        let arg = utf8(&args[k])?;
+        k += 1;
+        if !arg.starts_with('-') {
+            if let Some(first) = loss {
+                return Err(Failure(format!(
+                    "`losskit gpw` takes one loss, got `{first}` and `{arg}`"
+                )));
+            }
+            loss = Some(arg);
+            continue;
+        }
+        if arg == "-h" || arg == "--help" {
+            return Ok(None);
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag, Some(OsString::from(value))),
+            None => (arg, None),
+        };
+        if !GPW_FLAGS.contains(&flag) {
+            return Err(Failure(format!(
+                "unknown option `{flag}` to `losskit gpw`{}; it takes `--out`, `--n`, `--classes`, `--dim` and `--seed`",
+                did_you_mean(flag, GPW_FLAGS)
+            )));
+        }
+        let value = match inline {
+            Some(value) => value,
+            None if k < args.len() => {
+                k += 1;
+                args[k - 1].clone()
+            }
+            None => return Err(Failure(format!("`{flag}` needs a value"))),
+        };
+        match flag {
+            "--out" => out = Some(value),
+            "--n" => n = count(flag, &value, 2, GPW_MAX_N)?,
+            "--classes" => classes = count(flag, &value, 1, GPW_MAX_N)?,
+            "--dim" => dim = count(flag, &value, 1, GPW_MAX_DIM)?,
+            _ => {
+                let text = utf8(&value)?;
+                seed = text.parse().map_err(|_| {
+                    Failure(format!(
+                        "`--seed` must be a non-negative integer, not `{text}`"
+                    ))
+                })?;
+            }
+        }
+    }
+    let Some(loss) = loss else {
+        return Err(Failure::new(
+            "`losskit gpw` needs a pairs loss: `losskit gpw LOSS [--out weights.png]` (see `losskit --help`)",
+        ));
+    };
+    let entry = catalogue::find(loss).ok_or_else(|| {
+        Failure(format!(
+            "unknown loss `{loss}`{}; run `losskit list` to see every loss",
+            did_you_mean(loss, catalogue::all().iter().map(Entry::name))
+        ))
+    })?;
+    if !entry.has_pair_weights() {
+        let pairs: Vec<String> = catalogue::all()
+            .iter()
+            .filter(|e| e.has_pair_weights())
+            .map(|e| format!("`{}`", e.name()))
+            .collect();
+        return Err(Failure(format!(
+            "`{loss}` is a `{}` loss; `losskit gpw` shows the pair weights of a `pairs` loss: {}",
+            entry.info.family.name(),
+            pairs.join(", ")
+        )));
+    }
+    if classes > n {
+        return Err(Failure(format!(
+            "`--classes` ({classes}) must not exceed `--n` ({n}): every cluster needs an embedding"
+        )));
+    }
+    if let Some(path) = &out {
+        let png = Path::new(path)
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+        if !png {
+            return Err(Failure(format!(
+                "`--out` must name a .png file, not `{}`",
+                path.to_string_lossy()
+            )));
+        }
+    }
+    Ok(Some(GpwOptions {
+        entry,
+        out,
+        n,
+        classes,
+        dim,
+        seed,
+    }))
+}
+
+/// An integer option's value in `min..=max`.
+fn count(flag: &str, value: &OsStr, min: usize, max: usize) -> Result<usize> {
+    let text = utf8(value)?;
+    match text.parse::<usize>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(Failure(format!(
+            "`{flag}` must be an integer from {min} to {max}, not `{text}`"
+        ))),
+    }
+}
+
+/// SplitMix64: a small, seeded, reproducible generator (std has none).
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in the open interval (0, 1).
+    fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box–Muller, one of the pair).
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+}
+
+/// `n` embeddings `[n, dim]` (row-major) around `classes` standard-normal centres, each
+/// `CLUSTER_SPREAD` away in every coordinate on average; embedding `i` is in cluster
+/// `i mod classes`, which is its label.
+fn synthetic_batch(n: usize, classes: usize, dim: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
+    let mut rng = SplitMix64(seed);
+    let centres: Vec<f64> = (0..classes * dim).map(|_| rng.normal()).collect();
+    let mut embeddings = Vec::with_capacity(n * dim);
+    let mut labels = Vec::with_capacity(n);
+    for i in 0..n {
+        let c = i % classes;
+        labels.push(c as f64);
+        for x in &centres[c * dim..(c + 1) * dim] {
+            embeddings.push(x + CLUSTER_SPREAD * rng.normal());
+        }
+    }
+    (embeddings, labels)
+}
+
+/// Counts and bin means of one side (positive or negative pairs).
+#[derive(Default)]
+struct Side {
+    count: usize,
+    nonzero: usize,
+    sum_abs: f64,
+    /// Per similarity bin: the number of pairs and the sum of their weights.
+    bins: [(usize, f64); BINS],
+    /// The `(similarity, weight)` of each pair, for the plot.
+    points: Vec<(f64, f64)>,
+}
+
+impl Side {
+    fn mean_abs(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum_abs / self.count as f64)
+    }
+}
+
+/// The pair weights summarised for the table and the plot.
+struct PairStats {
+    positive: Side,
+    negative: Side,
+    /// The similarity range the bins split evenly.
+    lo: f64,
+    hi: f64,
+}
+
+impl PairStats {
+    fn new(w: &PairWeights) -> Self {
+        let lo = w.similarities.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = w
+            .similarities
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        let mut stats = Self {
+            positive: Side::default(),
+            negative: Side::default(),
+            lo,
+            hi,
+        };
+        let width = (hi - lo) / BINS as f64;
+        for ((&s, &weight), &positive) in w.similarities.iter().zip(&w.weights).zip(&w.positive) {
+            let side = if positive {
+                &mut stats.positive
+            } else {
+                &mut stats.negative
+            };
+            side.count += 1;
+            side.nonzero += usize::from(weight != 0.0);
+            side.sum_abs += weight.abs();
+            let bin = if width > 0.0 {
+                (((s - lo) / width) as usize).min(BINS - 1)
+            } else {
+                0
+            };
+            side.bins[bin].0 += 1;
+            side.bins[bin].1 += weight;
+            side.points.push((s, weight));
+        }
+        stats
+    }
+}
+
+/// What `S` holds, in words, and its axis name.
+fn metric_words(w: &PairWeights) -> (&'static str, &'static str) {
+    match w.metric {
+        Some(Metric::Cosine) => ("cosine similarity", "similarity"),
+        Some(Metric::Dot) => ("dot-product similarity", "similarity"),
+        Some(Metric::Euclidean) => ("Euclidean distance", "distance"),
+        Some(Metric::SquaredEuclidean) => ("squared Euclidean distance", "distance"),
+        _ => ("given similarities", "similarity"),
+    }
+}
+
+/// `x` with four significant digits, or `-` for none.
+fn sci(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_string(), |x| format!("{x:.3e}"))
+}
+
+fn gpw_table(entry: &Entry, w: &PairWeights, stats: &PairStats, batch: &str, loss: f64) -> String {
+    let (metric, axis) = metric_words(w);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: pair weights W = dL/dS (General Pair Weighting)",
+        entry.name()
+    );
+    let _ = writeln!(out, "batch: {batch}");
+    let _ = writeln!(
+        out,
+        "S: {metric}; {} pairs{}; loss L = {loss:.6}",
+        w.weights.len(),
+        if w.against_itself {
+            " (self-pairs left out)"
+        } else {
+            ""
+        }
+    );
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "{:10}{:>8}{:>10}{:>12}",
+        "", "pairs", "w != 0", "mean |w|"
+    );
+    for (name, side) in [("positive", &stats.positive), ("negative", &stats.negative)] {
+        let _ = writeln!(
+            out,
+            "{name:10}{:>8}{:>10}{:>12}",
+            side.count,
+            side.nonzero,
+            sci(side.mean_abs())
+        );
+    }
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "mean w by {axis} ({BINS} bins over [{:.3}, {:.3}]):",
+        stats.lo, stats.hi
+    );
+    let _ = writeln!(
+        out,
+        "  {:18}{:>10}{:>12}{:>10}{:>12}",
+        axis, "positive", "mean w", "negative", "mean w"
+    );
+    let width = (stats.hi - stats.lo) / BINS as f64;
+    for bin in 0..BINS {
+        let a = stats.lo + width * bin as f64;
+        let b = if bin + 1 == BINS { stats.hi } else { a + width };
+        let close = if bin + 1 == BINS { ']' } else { ')' };
+        let range = format!("[{a:.3}, {b:.3}{close}");
+        let cell = |side: &Side| {
+            let (count, sum) = side.bins[bin];
+            (count, sci((count > 0).then(|| sum / count as f64)))
+        };
+        let (pc, pm) = cell(&stats.positive);
+        let (nc, nm) = cell(&stats.negative);
+        let _ = writeln!(out, "  {range:18}{pc:>10}{pm:>12}{nc:>10}{nm:>12}");
+    }
+    out
+}
+
+/// Draws the scatter plot of weight against similarity to the PNG file `path`.
+fn gpw_plot(
+    path: &Path,
+    entry: &Entry,
+    w: &PairWeights,
+    stats: &PairStats,
+    batch: &str,
+) -> Result<()> {
+    register_font();
+    let failure =
+        |e: &dyn std::fmt::Display| Failure(format!("cannot draw `{}`: {e}", path.display()));
+    let (metric, _) = metric_words(w);
+    let root = BitMapBackend::new(path, (1000, 700)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| failure(&e))?;
+    let title = format!("{}: pair weights W = ∂L/∂S", entry.name());
+    let area = root.titled(&title, (FONT, 28)).map_err(|e| failure(&e))?;
+    let (x0, x1) = padded(stats.lo, stats.hi);
+    let (w_lo, w_hi) = w
+        .weights
+        .iter()
+        .fold((0.0f64, 0.0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    let (y0, y1) = padded(w_lo, w_hi);
+    let mut chart = ChartBuilder::on(&area)
+        .caption(format!("{batch}; S: {metric}"), (FONT, 16))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(90)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(|e| failure(&e))?;
+    let scale = w_lo.abs().max(w_hi.abs());
+    let y_label = |y: &f64| {
+        if scale >= 0.01 || scale == 0.0 {
+            format!("{y:.3}")
+        } else {
+            format!("{y:.1e}")
+        }
+    };
+    chart
+        .configure_mesh()
+        .x_desc(format!("{metric} S_ij"))
+        .y_desc("weight w_ij = ∂L/∂S_ij")
+        .axis_desc_style((FONT, 18))
+        .label_style((FONT, 14))
+        .y_label_formatter(&y_label)
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(|e| failure(&e))?;
+    chart
+        .draw_series(std::iter::once(PathElement::new(
+            vec![(x0, 0.0), (x1, 0.0)],
+            BLACK.mix(0.5),
+        )))
+        .map_err(|e| failure(&e))?;
+    // negatives first: there are many more of them, and the positives stay visible on top
+    for (side, color, name) in [
+        (&stats.negative, NEGATIVE, "negative"),
+        (&stats.positive, POSITIVE, "positive"),
+    ] {
+        chart
+            .draw_series(
+                side.points
+                    .iter()
+                    .map(|&p| Circle::new(p, 3, color.mix(0.55).filled())),
+            )
+            .map_err(|e| failure(&e))?
+            .label(format!(
+                "{name} pairs ({}, {} with w ≠ 0)",
+                side.count, side.nonzero
+            ))
+            .legend(move |(x, y)| Circle::new((x, y), 5, color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FONT, 16))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+        .map_err(|e| failure(&e))?;
+    root.present().map_err(|e| failure(&e))?;
+    Ok(())
+}
+
+/// The font every text of the plot uses, bundled in the binary (DejaVu Sans).
+const FONT: &str = "sans-serif";
+
+/// Colours of the positive and negative pairs (a blue and an orange-red).
+const POSITIVE: RGBColor = RGBColor(31, 100, 200);
+const NEGATIVE: RGBColor = RGBColor(225, 80, 30);
+
+/// Registers the bundled font as [`FONT`]; plotters draws text only with registered fonts.
+fn register_font() {
+    // a font compiled into the binary always parses; if it did not, text would be missing
+    // from the plot, not wrong
+    let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
+}
+
+/// `[lo, hi]` widened by 5% on each side (by 1 when empty).
+fn padded(lo: f64, hi: f64) -> (f64, f64) {
+    let pad = if hi > lo { 0.05 * (hi - lo) } else { 1.0 };
+    (lo - pad, hi + pad)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -134,10 +134,15 @@ pub fn emit(
         (
             quote! {
                 /// How embeddings are compared when the loss is given embeddings rather than
-                /// a similarity matrix. Default: cosine similarity.
+                /// a similarity matrix (see `Default` for this loss's choice).
                 pub metric: #rt::Metric,
             },
-            quote!(metric: #rt::Metric::Cosine,),
+            {
+                let m = def.attr.metric.clone().unwrap_or_else(|| {
+                    proc_macro2::Ident::new("Cosine", proc_macro2::Span::call_site())
+                });
+                quote!(metric: #rt::Metric::#m,)
+            },
             quote! {
                 /// Sets `metric` (see the field).
                 #[must_use]

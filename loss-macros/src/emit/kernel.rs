@@ -372,7 +372,7 @@ impl<'a> KernelCx<'a> {
                     .collect();
                 let hoisted =
                     self.emit_nodes(&roots, &mut emitted, |n| !self.free(n).contains(var));
-                let (in_filter, in_body) = self.split_children(s, *filter);
+                let (in_filter, in_body) = self.split_children(s, *filter, None);
                 let filter_nodes = match filter {
                     Some(f) => {
                         let nodes = self.emit_nodes(&[*f], &mut emitted, |_| true);
@@ -406,7 +406,14 @@ impl<'a> KernelCx<'a> {
     }
 
     /// Inline computations of `parent`'s local slots: those its filter reads, and the rest.
-    fn split_children(&self, parent: SlotId, filter: Option<NodeId>) -> (TokenStream, TokenStream) {
+    /// `needed` limits the ones outside the filter to those whose values are read (the
+    /// backward skips a child whose value nothing there uses).
+    fn split_children(
+        &self,
+        parent: SlotId,
+        filter: Option<NodeId>,
+        needed: Option<&HashSet<SlotId>>,
+    ) -> (TokenStream, TokenStream) {
         let in_filter: Vec<SlotId> = match filter {
             Some(f) => {
                 let read = self.prog.graph.reachable(&[f]);
@@ -423,14 +430,43 @@ impl<'a> KernelCx<'a> {
         let mut a = TokenStream::new();
         let mut b = TokenStream::new();
         for t in self.children(parent) {
-            let code = self.local_value(t);
             if in_filter.contains(&t) {
-                a.extend(code);
-            } else {
-                b.extend(code);
+                a.extend(self.local_value(t));
+            } else if needed.map_or(true, |set| set.contains(&t)) {
+                b.extend(self.local_value(t));
             }
         }
         (a, b)
+    }
+
+    /// The local children of `parent` whose values its backward reads: those the
+    /// gradient expressions read, and those whose own backward needs their value
+    /// (the logsumexp weight, the arg-max test, the mean's count).
+    fn values_needed(&self, parent: SlotId, roots: &[NodeId]) -> HashSet<SlotId> {
+        let read: HashSet<SlotId> = self
+            .prog
+            .graph
+            .reachable(roots)
+            .into_iter()
+            .filter_map(|n| match self.prog.graph.op(n) {
+                Op::Slot(t) | Op::SlotCount(t) => Some(*t),
+                _ => None,
+            })
+            .collect();
+        self.children(parent)
+            .into_iter()
+            .filter(|t| {
+                let own = self.grads.needs_adjoint[t.0 as usize]
+                    && matches!(
+                        self.prog.slot(*t).kind,
+                        SlotKind::Reduce {
+                            op: Red::LogSumExp | Red::Max | Red::Min | Red::Mean,
+                            ..
+                        }
+                    );
+                own || read.contains(t)
+            })
+            .collect()
     }
 
     /// `let __sT: R = ..;` (and `__cT`) for a local slot.
@@ -666,7 +702,13 @@ impl<'a> KernelCx<'a> {
                 let hoisted = self.emit_nodes(&all_roots, &mut emitted, |n| {
                     !self.free(n).contains(var) && !self.uses_adjoint(n)
                 });
-                let (in_filter, in_body) = self.split_children(sg.slot, *filter);
+                let mut read_roots = roots.clone();
+                read_roots.push(sg.weight);
+                if matches!(op, Red::Max | Red::Min) {
+                    read_roots.push(*body);
+                }
+                let needed = self.values_needed(sg.slot, &read_roots);
+                let (in_filter, in_body) = self.split_children(sg.slot, *filter, Some(&needed));
                 let filter_nodes = match filter {
                     Some(f) => {
                         let nodes = self.emit_nodes(&[*f], &mut emitted, |_| true);

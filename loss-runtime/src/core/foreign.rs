@@ -53,7 +53,9 @@ mod tests {
     use super::*;
 
     fn soft_count(xs: &[f64], t: f64, alpha: f64) -> f64 {
-        xs.iter().map(|x| 1.0 / (1.0 + (-alpha * (x + t)).exp())).sum()
+        xs.iter()
+            .map(|x| 1.0 / (1.0 + (-alpha * (x + t)).exp()))
+            .sum()
     }
 
     #[test]
@@ -62,7 +64,10 @@ mod tests {
         for k in [1.0, 2.0, 3.5, 6.0] {
             for alpha in [0.5, 2.0, 10.0] {
                 let t = topk_threshold(&xs, k, alpha, 60.0);
-                assert!((soft_count(&xs, t, alpha) - k).abs() < 1e-9, "k={k} alpha={alpha}");
+                assert!(
+                    (soft_count(&xs, t, alpha) - k).abs() < 1e-9,
+                    "k={k} alpha={alpha}"
+                );
             }
         }
     }
@@ -72,7 +77,9 @@ mod tests {
         let xs = [0.3, -1.2, 2.5, 0.0];
         let coarse = topk_threshold(&xs, 2.0, 2.0, 4.0);
         let fine = topk_threshold(&xs, 2.0, 2.0, 60.0);
-        assert!((soft_count(&xs, coarse, 2.0) - 2.0).abs() > (soft_count(&xs, fine, 2.0) - 2.0).abs());
+        assert!(
+            (soft_count(&xs, coarse, 2.0) - 2.0).abs() > (soft_count(&xs, fine, 2.0) - 2.0).abs()
+        );
     }
 
     #[test]
@@ -80,7 +87,10 @@ mod tests {
         let xs = [3.0, 1.0, 0.5, -2.0, 2.0];
         let alpha = 200.0;
         let t = topk_threshold(&xs, 2.0, alpha, 80.0);
-        let p: Vec<f64> = xs.iter().map(|x| 1.0 / (1.0 + (-alpha * (x + t)).exp())).collect();
+        let p: Vec<f64> = xs
+            .iter()
+            .map(|x| 1.0 / (1.0 + (-alpha * (x + t)).exp()))
+            .collect();
         // the two largest are in, the rest out
         assert!(p[0] > 0.99 && p[4] > 0.99);
         assert!(p[1] < 0.01 && p[2] < 0.01 && p[3] < 0.01);

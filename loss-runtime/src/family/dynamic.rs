@@ -1,10 +1,21 @@
-//! Evaluating a loss chosen at run time, from plain arrays (used by `losskit eval`).
+//! Evaluating a loss chosen at run time, from plain arrays (used by `losskit eval` and
+//! `losskit gpw`).
 //!
 //! The caller names each input as [`Family::inputs`] lists it and gives its shape and
 //! row-major values as `f64`. [`evaluate`] checks the names, builds dfdx tensors of the
 //! requested [`Precision`], runs the loss through the same family adapter a training loop
 //! uses, calls `.backward()` and reads the gradient of every differentiable input off the
-//! tape. Nothing here is a second implementation of a loss.
+//! tape. [`pair_weights`] runs a pairs loss's `W = ∂L/∂S` the same way. Nothing here is a
+//! second implementation of a loss.
+//!
+//! What each family takes:
+//!
+//! | family | inputs |
+//! |---|---|
+//! | binary | `probs` or `logits` `[N]` / `[N, 1]`, `targets` of the same shape |
+//! | logits | `logits` `[N, C]`, `labels` `[N]` |
+//! | pairs | `embeddings` `[N, d]` (or `similarities` `[N, M]`), `labels` `[N]`, optional `ref_embeddings` `[M, d]` with `ref_labels` `[M]` (with `similarities`, `ref_labels` alone) |
+//! | scores | `scores` `[Q, D]`, `relevance` `[Q, D]` (0/1) |
 //!
 //! ```
 //! use loss_runtime::family::dynamic::{evaluate, Input, Precision};
@@ -19,6 +30,26 @@
 //! assert_eq!(out.grads[0].input, "logits");
 //! assert_eq!(out.grads[0].shape, vec![2, 3]);
 //! ```
+//!
+//! A pairs loss against a separate reference set has a gradient for both sets:
+//!
+//! ```
+//! use loss_runtime::family::dynamic::{evaluate, Input, Precision};
+//! use loss_runtime::MultiSimilarity;
+//!
+//! let inputs = [
+//!     Input::new("embeddings", vec![2, 2], vec![1.0, 0.2, 0.1, 1.0]),
+//!     Input::new("labels", vec![2], vec![0.0, 1.0]),
+//!     Input::new("ref_embeddings", vec![3, 2], vec![0.9, 0.5, 0.6, 0.8, 0.3, 1.0]),
+//!     Input::new("ref_labels", vec![3], vec![0.0, 1.0, 1.0]),
+//! ];
+//! let params = [("epsilon", 1.0)]; // a wide mining margin: every pair is mined
+//! let out = evaluate::<MultiSimilarity>(&inputs, &params, Precision::F64).unwrap();
+//! assert!(out.loss > 0.0);
+//! assert_eq!(out.grads[0].input, "embeddings");
+//! assert_eq!(out.grads[1].input, "ref_embeddings");
+//! assert_eq!(out.grads[1].shape, vec![3, 2]);
+//! ```
 
 use core::fmt;
 
@@ -27,8 +58,10 @@ use dfdx::prelude::*;
 use crate::core::info::{Family, InputInfo};
 use crate::core::kernel::Kernel;
 use crate::core::real::Real;
+use crate::core::similarity::{similarity, similarity_with, Metric};
 use crate::error::LossError;
-use crate::family::{binary, logits};
+use crate::family::pairs::PairLabels;
+use crate::family::{binary, logits, pairs, scores};
 
 /// The floating-point type a loss is evaluated in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -102,15 +135,11 @@ pub struct Evaluation {
     pub grads: Vec<Gradient>,
 }
 
-/// Why [`evaluate`] refused its arguments. Every variant names the offending input.
+/// Why [`evaluate`] or [`pair_weights`] refused its arguments. Every variant names the
+/// offending input.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum EvalError {
-    /// A family this evaluator cannot run yet.
-    UnsupportedFamily {
-        /// The family.
-        family: Family,
-    },
     /// An input name the loss's family does not have.
     UnknownInput {
         /// The loss.
@@ -141,6 +170,26 @@ pub enum EvalError {
         /// Its alternative.
         alternative: &'static str,
     },
+    /// An optional input given without the one it goes with (`ref_embeddings` without
+    /// `ref_labels`).
+    Unpaired {
+        /// The input given.
+        input: &'static str,
+        /// The input it needs.
+        needs: &'static str,
+        /// What to do, in words.
+        hint: &'static str,
+    },
+    /// An input that cannot be used together with another one given
+    /// (`ref_embeddings` with `similarities`).
+    NotWith {
+        /// The input refused.
+        input: &'static str,
+        /// The input it cannot go with.
+        with: &'static str,
+        /// What to do instead, in words.
+        hint: &'static str,
+    },
     /// The number of values does not match the shape.
     LengthMismatch {
         /// The input.
@@ -150,7 +199,7 @@ pub enum EvalError {
         /// The number of values given.
         len: usize,
     },
-    /// An input of a rank the family does not take.
+    /// An input of a shape (usually a rank) the family does not take.
     BadRank {
         /// The input.
         input: &'static str,
@@ -170,12 +219,35 @@ pub enum EvalError {
         /// That input's shape.
         other_shape: Vec<usize>,
     },
+    /// Two inputs whose shapes must agree in one dimension do not (`ref_embeddings` with
+    /// another width than `embeddings`).
+    ShapeMismatch {
+        /// The first input.
+        input: &'static str,
+        /// Its shape.
+        shape: Vec<usize>,
+        /// The input it disagrees with.
+        other: &'static str,
+        /// That input's shape.
+        other_shape: Vec<usize>,
+        /// What must agree, in words.
+        expected: &'static str,
+    },
     /// A class label that is not a non-negative integer.
     BadLabel {
-        /// Position in the batch.
+        /// The input holding it (`labels`, `ref_labels`).
+        input: &'static str,
+        /// Position in the input.
         index: usize,
         /// The value found.
         value: f64,
+    },
+    /// Pair weights asked of a loss that is not of the pairs family.
+    NotPairs {
+        /// The loss.
+        loss: &'static str,
+        /// Its family.
+        family: Family,
     },
     /// The loss refused its input or hyper-parameters.
     Loss(LossError),
@@ -186,11 +258,6 @@ pub enum EvalError {
 impl fmt::Display for EvalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::UnsupportedFamily { family } => write!(
-                f,
-                "losses of the `{}` family cannot be evaluated from a case file yet",
-                family.name()
-            ),
             Self::UnknownInput { loss, family, name } => {
                 write!(f, "`{loss}` has no input named `{name}`; its inputs are ")?;
                 list_inputs(f, family.inputs())
@@ -210,6 +277,12 @@ impl fmt::Display for EvalError {
                 f,
                 "both `{name}` and `{alternative}` given; give exactly one of them"
             ),
+            Self::Unpaired { input, needs, hint } => {
+                write!(f, "`{input}` given without `{needs}`; {hint}")
+            }
+            Self::NotWith { input, with, hint } => {
+                write!(f, "`{input}` cannot be given with `{with}`; {hint}")
+            }
             Self::LengthMismatch { input, shape, len } => write!(
                 f,
                 "`{input}` has shape {shape:?} ({} elements) but {len} values",
@@ -229,9 +302,28 @@ impl fmt::Display for EvalError {
                 f,
                 "`{input}` has shape {shape:?} but `{other}` has shape {other_shape:?}; give both the same rank"
             ),
-            Self::BadLabel { index, value } => write!(
+            Self::ShapeMismatch {
+                input,
+                shape,
+                other,
+                other_shape,
+                expected,
+            } => write!(
                 f,
-                "label at index {index} is {value}, but labels must be non-negative integers"
+                "`{input}` has shape {shape:?} but `{other}` has shape {other_shape:?}; {expected}"
+            ),
+            Self::BadLabel {
+                input,
+                index,
+                value,
+            } => write!(
+                f,
+                "`{input}[{index}]` is {value}, but labels must be non-negative integers"
+            ),
+            Self::NotPairs { loss, family } => write!(
+                f,
+                "`{loss}` is a `{}` loss; pair weights exist only for `pairs` losses",
+                family.name()
             ),
             Self::Loss(e) => e.fmt(f),
             Self::Device(message) => write!(f, "dfdx failed: {message}"),
@@ -262,20 +354,27 @@ impl From<LossError> for EvalError {
     }
 }
 
+/// The loss `K` with `params` set through [`Kernel::set_hyper`] (flags from 0 or 1).
+fn configured<K: Kernel + Default>(params: &[(&str, f64)]) -> Result<K, EvalError> {
+    let mut kernel = K::default();
+    for &(name, value) in params {
+        kernel.set_hyper(name, value)?;
+    }
+    Ok(kernel)
+}
+
 /// Evaluates the loss `K` on plain arrays: sets each `(name, value)` of `params` through
 /// [`Kernel::set_hyper`] (flags from 0 or 1), checks the inputs against the family's
 /// [`Family::inputs`], then runs the loss and its backward pass in `precision`.
 ///
 /// Returns the loss and the gradient of each differentiable input given, shaped like it.
+/// A pairs loss compares embeddings with its default metric.
 pub fn evaluate<K: Kernel + Default>(
     inputs: &[Input],
     params: &[(&str, f64)],
     precision: Precision,
 ) -> Result<Evaluation, EvalError> {
-    let mut kernel = K::default();
-    for &(name, value) in params {
-        kernel.set_hyper(name, value)?;
-    }
+    let kernel = configured::<K>(params)?;
     let given = resolve(K::INFO.name, K::INFO.family, inputs)?;
     match precision {
         Precision::F32 => run::<K, f32>(&kernel, &given),
@@ -292,7 +391,7 @@ struct Given<'a> {
 
 /// Matches the inputs to the family's, in the family's order: every name known, none
 /// twice, each required input (or its alternative, but not both) present, and as many
-/// values as each shape has elements.
+/// values as each shape has elements. Optional inputs may be missing.
 fn resolve<'a>(
     loss: &'static str,
     family: Family,
@@ -345,7 +444,7 @@ fn resolve<'a>(
                 });
             }
             // an alternative is reported under the input it stands in for
-            None if info.alternative_to.is_some() => {}
+            None if info.alternative_to.is_some() || info.optional => {}
             None => {
                 let mut alternatives = spec
                     .iter()
@@ -375,9 +474,8 @@ where
     match K::INFO.family {
         Family::Binary => run_binary::<K, E>(&dev, kernel, given),
         Family::Logits => run_logits::<K, E>(&dev, kernel, given),
-        Family::Pairs | Family::Scores => Err(EvalError::UnsupportedFamily {
-            family: K::INFO.family,
-        }),
+        Family::Pairs => run_pairs::<K, E>(&dev, kernel, given),
+        Family::Scores => run_scores::<K, E>(&dev, kernel, given),
     }
 }
 
@@ -399,6 +497,30 @@ fn one_of<'g, 'a>(
             name: names[0],
             alternative: names.get(1).copied(),
         })
+}
+
+/// `input` as a matrix `[rows, cols]`, or [`EvalError::BadRank`] naming `expected`.
+fn matrix(input: &Given<'_>, expected: &'static str) -> Result<(usize, usize), EvalError> {
+    match *input.shape {
+        [rows, cols] => Ok((rows, cols)),
+        _ => Err(EvalError::BadRank {
+            input: input.info.name,
+            shape: input.shape.to_vec(),
+            expected,
+        }),
+    }
+}
+
+/// `input`'s values as class labels; it must be a vector.
+fn label_vector(input: &Given<'_>, expected: &'static str) -> Result<Vec<usize>, EvalError> {
+    if input.shape.len() != 1 {
+        return Err(EvalError::BadRank {
+            input: input.info.name,
+            shape: input.shape.to_vec(),
+            expected,
+        });
+    }
+    to_labels(input.info.name, input.values)
 }
 
 fn to_real<E: Real>(values: &[f64]) -> Vec<E> {
@@ -428,6 +550,43 @@ where
         .map_err(|e| EvalError::Device(e.to_string()))
 }
 
+/// The loss value and the gradients of a traced output.
+fn backward<E>(
+    out: Tensor<(), E, Cpu, OwnedTape<E, Cpu>>,
+) -> Result<(f64, Gradients<E, Cpu>), EvalError>
+where
+    E: Dtype + Real,
+    Cpu: Device<E>,
+{
+    let loss = out.array().to_f64();
+    let grads = out
+        .try_backward()
+        .map_err(|e| EvalError::Device(e.to_string()))?;
+    Ok((loss, grads))
+}
+
+/// The gradient of the tensor `x`, built from `input`, read off `grads`.
+fn gradient<S: Shape, E>(
+    grads: &Gradients<E, Cpu>,
+    x: &Tensor<S, E, Cpu>,
+    input: &Given<'_>,
+) -> Gradient
+where
+    E: Dtype + Real,
+    Cpu: Device<E>,
+{
+    Gradient {
+        input: input.info.name,
+        shape: input.shape.to_vec(),
+        values: grads
+            .get(x)
+            .as_vec()
+            .into_iter()
+            .map(Real::to_f64)
+            .collect(),
+    }
+}
+
 /// Builds the tensors, traces the differentiable one, runs `forward` and the backward
 /// pass, and reads the gradient of the traced tensor.
 fn trace_and_run<S, E, F>(
@@ -445,24 +604,10 @@ where
     ) -> Result<Tensor<(), E, Cpu, OwnedTape<E, Cpu>>, LossError>,
 {
     let x: Tensor<S, E, Cpu> = tensor(dev, input, shape)?;
-    let out = forward(x.leaky_trace())?;
-    let loss = out.array().to_f64();
-    let grads = out
-        .try_backward()
-        .map_err(|e| EvalError::Device(e.to_string()))?;
-    let values = grads
-        .get(&x)
-        .as_vec()
-        .into_iter()
-        .map(Real::to_f64)
-        .collect();
+    let (loss, grads) = backward(forward(x.leaky_trace())?)?;
     Ok(Evaluation {
         loss,
-        grads: vec![Gradient {
-            input: input.info.name,
-            shape: input.shape.to_vec(),
-            values,
-        }],
+        grads: vec![gradient(&grads, &x, input)],
     })
 }
 
@@ -518,26 +663,157 @@ where
 {
     let z = one_of(K::INFO.name, given, &["logits"])?;
     let labels = one_of(K::INFO.name, given, &["labels"])?;
-    let &[n, c] = z.shape else {
-        return Err(EvalError::BadRank {
-            input: z.info.name,
-            shape: z.shape.to_vec(),
-            expected: "[N, C]",
-        });
-    };
-    if labels.shape.len() != 1 {
-        return Err(EvalError::BadRank {
-            input: labels.info.name,
-            shape: labels.shape.to_vec(),
-            expected: "[N]",
-        });
-    }
-    let labels = to_labels(labels.values)?;
+    let (n, c) = matrix(z, "[N, C]")?;
+    let labels = label_vector(labels, "[N]")?;
     trace_and_run(dev, z, (n, c), |z| logits::try_forward(kernel, z, &labels))
 }
 
+/// What a pairs loss compares: embeddings, against the batch or a reference set, or a
+/// ready similarity matrix.
+enum PairsInput<'g, 'a> {
+    /// `embeddings` `[N, d]` against themselves.
+    Batch(&'g Given<'a>, (usize, usize)),
+    /// `embeddings` `[N, d]` against `ref_embeddings` `[M, d]`.
+    WithRefs(&'g Given<'a>, (usize, usize), &'g Given<'a>, usize),
+    /// `similarities` `[N, M]`.
+    Similarities(&'g Given<'a>, (usize, usize)),
+}
+
+/// The inputs of a pairs loss, checked for rank and for how they combine.
+struct PairsGiven<'g, 'a> {
+    input: PairsInput<'g, 'a>,
+    labels: Vec<usize>,
+    /// `Some` for a separate reference set.
+    ref_labels: Option<Vec<usize>>,
+}
+
+impl PairsGiven<'_, '_> {
+    fn pair_labels(&self) -> Option<PairLabels<'_>> {
+        self.ref_labels.as_deref().map(|ref_labels| PairLabels {
+            labels: &self.labels,
+            ref_labels,
+        })
+    }
+}
+
+/// Pairs family: `embeddings` `[N, d]` or `similarities` `[N, M]`, `labels` `[N]`, and
+/// optionally `ref_embeddings` `[M, d]` with `ref_labels` `[M]` (both or neither); with
+/// `similarities`, `ref_labels` alone makes the columns a reference set (otherwise the
+/// matrix must be square: the batch against itself).
+fn pairs_given<'g, 'a>(
+    loss: &'static str,
+    given: &'g [Given<'a>],
+) -> Result<PairsGiven<'g, 'a>, EvalError> {
+    let main = one_of(loss, given, &["embeddings", "similarities"])?;
+    let labels = label_vector(one_of(loss, given, &["labels"])?, "[N]")?;
+    let refs = find(given, "ref_embeddings");
+    let ref_labels = find(given, "ref_labels")
+        .map(|r| label_vector(r, "[M]"))
+        .transpose()?;
+    let input = if main.info.name == "similarities" {
+        if refs.is_some() {
+            return Err(EvalError::NotWith {
+                input: "ref_embeddings",
+                with: "similarities",
+                hint: "give the similarities against the references [N, M] with `ref_labels`",
+            });
+        }
+        let (n, m) = matrix(main, "[N, M]")?;
+        if ref_labels.is_none() && n != m {
+            return Err(EvalError::BadRank {
+                input: main.info.name,
+                shape: main.shape.to_vec(),
+                expected: "a square [N, N] matrix (the batch against itself); give `ref_labels` for a reference set [N, M]",
+            });
+        }
+        PairsInput::Similarities(main, (n, m))
+    } else {
+        let (n, d) = matrix(main, "[N, d]")?;
+        match (refs, &ref_labels) {
+            (None, None) => PairsInput::Batch(main, (n, d)),
+            (Some(refs), Some(_)) => {
+                let (m, d2) = matrix(refs, "[M, d]")?;
+                if d2 != d {
+                    return Err(EvalError::ShapeMismatch {
+                        input: refs.info.name,
+                        shape: refs.shape.to_vec(),
+                        other: main.info.name,
+                        other_shape: main.shape.to_vec(),
+                        expected: "give both the same number of columns",
+                    });
+                }
+                PairsInput::WithRefs(main, (n, d), refs, m)
+            }
+            (Some(_), None) => {
+                return Err(EvalError::Unpaired {
+                    input: "ref_embeddings",
+                    needs: "ref_labels",
+                    hint: "give one label per reference",
+                })
+            }
+            (None, Some(_)) => {
+                return Err(EvalError::Unpaired {
+                    input: "ref_labels",
+                    needs: "ref_embeddings",
+                    hint:
+                        "give both for a reference set, or neither to compare the batch with itself",
+                })
+            }
+        }
+    };
+    Ok(PairsGiven {
+        input,
+        labels,
+        ref_labels,
+    })
+}
+
+fn run_pairs<K, E>(dev: &Cpu, kernel: &K, given: &[Given<'_>]) -> Result<Evaluation, EvalError>
+where
+    K: Kernel,
+    E: Dtype + Real,
+    Cpu: Device<E>,
+{
+    let p = pairs_given(K::INFO.name, given)?;
+    match p.input {
+        PairsInput::Batch(e, shape) => trace_and_run(dev, e, shape, |e| {
+            pairs::try_forward_embeddings(kernel, e, &p.labels)
+        }),
+        PairsInput::Similarities(s, shape) => trace_and_run(dev, s, shape, |s| {
+            pairs::try_forward_similarities(kernel, s, &p.labels, p.ref_labels.as_deref())
+        }),
+        PairsInput::WithRefs(e, (n, d), r, m) => {
+            let x: Tensor<(usize, usize), E, Cpu> = tensor(dev, e, (n, d))?;
+            let y: Tensor<(usize, usize), E, Cpu> = tensor(dev, r, (m, d))?;
+            let labels = p.pair_labels().expect("a reference set has labels");
+            let out =
+                pairs::try_forward_with_refs(kernel, x.leaky_trace(), y.leaky_trace(), &labels)?;
+            let (loss, grads) = backward(out)?;
+            Ok(Evaluation {
+                loss,
+                grads: vec![gradient(&grads, &x, e), gradient(&grads, &y, r)],
+            })
+        }
+    }
+}
+
+/// Scores family: `scores` `[Q, D]` and a 0/1 `relevance` of the same shape.
+fn run_scores<K, E>(dev: &Cpu, kernel: &K, given: &[Given<'_>]) -> Result<Evaluation, EvalError>
+where
+    K: Kernel,
+    E: Dtype + Real,
+    Cpu: Device<E>,
+{
+    let s = one_of(K::INFO.name, given, &["scores"])?;
+    let r = one_of(K::INFO.name, given, &["relevance"])?;
+    let shape = matrix(s, "[Q, D]")?;
+    let relevance_shape = matrix(r, "[Q, D] (the shape of `scores`)")?;
+    let r: Tensor<(usize, usize), E, Cpu> = tensor(dev, r, relevance_shape)?;
+    trace_and_run(dev, s, shape, |s| scores::try_forward(kernel, s, &r))
+}
+
 /// Class labels from `f64`: each a non-negative integer that `f64` represents exactly.
-fn to_labels(values: &[f64]) -> Result<Vec<usize>, EvalError> {
+fn to_labels(input: &'static str, values: &[f64]) -> Result<Vec<usize>, EvalError> {
     const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
     values
         .iter()
@@ -546,16 +822,157 @@ fn to_labels(values: &[f64]) -> Result<Vec<usize>, EvalError> {
             if (0.0..EXACT).contains(&value) && value.fract() == 0.0 {
                 Ok(value as usize)
             } else {
-                Err(EvalError::BadLabel { index, value })
+                Err(EvalError::BadLabel {
+                    input,
+                    index,
+                    value,
+                })
             }
         })
         .collect()
 }
 
+/// The General Pair Weighting view of a pairs loss on one batch: every pair the loss
+/// sees, with its similarity `S_ij`, its weight `W_ij = ∂L/∂S_ij` and whether it is a
+/// positive pair (same label), as [`pair_weights`] returns it.
+///
+/// The vectors run over the pairs row-major (anchor by anchor). When the references are
+/// the batch itself, the self-pairs `j = i` are left out (the loss never sees them), so
+/// each vector has `N·(N − 1)` elements; against a reference set, `N·M`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairWeights {
+    /// The number of anchors `N` (rows of `S`).
+    pub anchors: usize,
+    /// The number of references `M` (columns of `S`).
+    pub refs: usize,
+    /// Whether the references are the batch itself (self-pairs left out).
+    pub against_itself: bool,
+    /// The metric `S` was computed with; `None` when `similarities` were given.
+    pub metric: Option<Metric>,
+    /// `S_ij`, one per pair.
+    pub similarities: Vec<f64>,
+    /// `W_ij = ∂L/∂S_ij`, one per pair (the loss's derived backward, seed 1).
+    pub weights: Vec<f64>,
+    /// Whether the pair is positive (`y_j = y_i`), one per pair.
+    pub positive: Vec<bool>,
+}
+
+/// The pair weights `W = ∂L/∂S` of the pairs loss `K` on plain arrays, in `f64`: the
+/// inputs are those of [`evaluate`] (embeddings compared with the loss's metric, or a
+/// similarity matrix; optionally a reference set), `params` its hyper-parameters.
+///
+/// `W` comes from [`pairs::pair_weights`], the loss head's derived backward; `S` from the
+/// same similarity op a training step runs.
+///
+/// ```
+/// use loss_runtime::family::dynamic::{pair_weights, Input};
+/// use loss_runtime::MultiSimilarity;
+///
+/// let inputs = [
+///     Input::new("embeddings", vec![4, 2], vec![1.0, 0.1, 0.9, 0.4, 0.2, 1.0, 0.5, 0.8]),
+///     Input::new("labels", vec![4], vec![0.0, 0.0, 1.0, 1.0]),
+/// ];
+/// let w = pair_weights::<MultiSimilarity>(&inputs, &[]).unwrap();
+/// assert_eq!(w.weights.len(), 4 * 3); // self-pairs left out
+/// assert_eq!(w.positive.iter().filter(|&&p| p).count(), 4);
+/// ```
+pub fn pair_weights<K: Kernel + Default>(
+    inputs: &[Input],
+    params: &[(&str, f64)],
+) -> Result<PairWeights, EvalError> {
+    if K::INFO.family != Family::Pairs {
+        return Err(EvalError::NotPairs {
+            loss: K::INFO.name,
+            family: K::INFO.family,
+        });
+    }
+    let kernel = configured::<K>(params)?;
+    kernel.validate()?;
+    let given = resolve(K::INFO.name, K::INFO.family, inputs)?;
+    let p = pairs_given(K::INFO.name, &given)?;
+    let dev: Cpu = Default::default();
+    let metric = kernel.metric();
+    let (s, metric): (Tensor<(usize, usize), f64, Cpu>, _) = match p.input {
+        PairsInput::Batch(e, shape) => {
+            check_labels("embeddings", shape.0, "labels", p.labels.len())?;
+            super::check_finite(e.info.name, e.values)?;
+            (similarity(tensor(&dev, e, shape)?, metric), Some(metric))
+        }
+        PairsInput::WithRefs(e, shape, r, m) => {
+            check_labels("embeddings", shape.0, "labels", p.labels.len())?;
+            let ref_labels = p.ref_labels.as_ref().map_or(0, Vec::len);
+            check_labels("ref_embeddings", m, "ref_labels", ref_labels)?;
+            super::check_finite(e.info.name, e.values)?;
+            super::check_finite(r.info.name, r.values)?;
+            let x = tensor(&dev, e, shape)?;
+            let y = tensor(&dev, r, (m, shape.1))?;
+            (similarity_with(x, y, metric), Some(metric))
+        }
+        PairsInput::Similarities(s, shape) => (tensor(&dev, s, shape)?, None),
+    };
+    let w = pairs::pair_weights(&kernel, &s, &p.labels, p.ref_labels.as_deref())?;
+    let (n, m) = *s.shape();
+    let against_itself = p.ref_labels.is_none();
+    let ref_labels = p.ref_labels.as_deref().unwrap_or(&p.labels);
+    let (s, w) = (s.as_vec(), w.as_vec());
+    let pairs = (0..n)
+        .flat_map(|i| (0..m).map(move |j| (i, j)))
+        .filter(|&(i, j)| !(against_itself && i == j));
+    let mut out = PairWeights {
+        anchors: n,
+        refs: m,
+        against_itself,
+        metric,
+        similarities: Vec::new(),
+        weights: Vec::new(),
+        positive: Vec::new(),
+    };
+    for (i, j) in pairs {
+        out.similarities.push(s[i * m + j]);
+        out.weights.push(w[i * m + j]);
+        out.positive.push(p.labels[i] == ref_labels[j]);
+    }
+    Ok(out)
+}
+
+/// `found` labels for the `expected` rows of `rows_of`.
+fn check_labels(
+    rows_of: &'static str,
+    expected: usize,
+    labels: &'static str,
+    found: usize,
+) -> Result<(), LossError> {
+    if expected == found {
+        return Ok(());
+    }
+    Err(LossError::BatchSizeMismatch {
+        expected_by: rows_of,
+        expected,
+        found_in: labels,
+        found,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::losses::{AnylossF1, SoftmaxCrossEntropy};
+    use crate::family::pairs::{Similarities, WithRefs};
+    use crate::loss;
+    use crate::losses::{AnylossF1, MultiSimilarity, SoftmaxCrossEntropy};
+    use crate::Loss;
+
+    /// A small scores loss: the mean over queries of the mean hinge between each relevant
+    /// and each irrelevant document.
+    #[loss(scores)]
+    fn pairwise_hinge(
+        s: Scores,
+        r: Relevance,
+        #[hyper(default = 1.0, positive)] margin: f64,
+    ) -> PerQuery {
+        mean(relevant(i), |d| {
+            mean(irrelevant(i), |e| relu(margin - s[i][d] + s[i][e]))
+        })
+    }
 
     fn binary_inputs(pred: &str) -> Vec<Input> {
         vec![
@@ -638,9 +1055,14 @@ mod tests {
         assert_eq!(
             err,
             EvalError::BadLabel {
+                input: "labels",
                 index: 1,
                 value: 0.5
             }
+        );
+        assert_eq!(
+            err.to_string(),
+            "`labels[1]` is 0.5, but labels must be non-negative integers"
         );
         let err = evaluate::<AnylossF1>(
             &binary_inputs("probs"),
@@ -651,6 +1073,282 @@ mod tests {
         assert!(matches!(
             err,
             EvalError::Loss(LossError::InvalidHyper { .. })
+        ));
+    }
+
+    // ---- pairs
+
+    const EMB: [[f64; 3]; 5] = [
+        [1.0, 0.2, -0.1],
+        [0.8, 0.5, 0.0],
+        [0.1, 1.0, 0.3],
+        [-0.2, 0.9, 0.6],
+        [0.6, 0.6, 0.2],
+    ];
+    const LABELS: [usize; 5] = [0, 0, 1, 1, 0];
+    const REFS: [[f64; 3]; 3] = [[0.9, 0.4, 0.1], [0.0, 1.0, 0.2], [0.5, 0.5, 0.9]];
+    const REF_LABELS: [usize; 3] = [0, 1, 2];
+
+    fn flat<const D: usize>(rows: &[[f64; D]]) -> Vec<f64> {
+        rows.iter().flatten().copied().collect()
+    }
+
+    fn labels_input(name: &str, labels: &[usize]) -> Input {
+        Input::new(
+            name,
+            vec![labels.len()],
+            labels.iter().map(|&l| l as f64).collect(),
+        )
+    }
+
+    fn pairs_inputs(refs: bool) -> Vec<Input> {
+        let mut inputs = vec![
+            Input::new("embeddings", vec![5, 3], flat(&EMB)),
+            labels_input("labels", &LABELS),
+        ];
+        if refs {
+            inputs.push(Input::new("ref_embeddings", vec![3, 3], flat(&REFS)));
+            inputs.push(labels_input("ref_labels", &REF_LABELS));
+        }
+        inputs
+    }
+
+    /// A loss whose gradients are all non-zero on the batches above.
+    fn loss() -> MultiSimilarity {
+        MultiSimilarity::new()
+            .with_pml_style(true)
+            .with_epsilon(2.0)
+    }
+
+    const PARAMS: [(&str, f64); 2] = [("pml_style", 1.0), ("epsilon", 2.0)];
+
+    #[test]
+    fn pairs_embeddings_match_the_typed_api() {
+        let dev: Cpu = Default::default();
+        let e: Tensor<Rank2<5, 3>, f64, _> = dev.tensor(EMB);
+        let out = loss().forward(e.leaky_trace(), &LABELS);
+        let want = out.array();
+        let grads = out.backward();
+        let got =
+            evaluate::<MultiSimilarity>(&pairs_inputs(false), &PARAMS, Precision::F64).unwrap();
+        assert_eq!(got.loss, want);
+        assert_eq!(got.grads.len(), 1);
+        assert_eq!(got.grads[0].input, "embeddings");
+        assert_eq!(got.grads[0].values, grads.get(&e).as_vec());
+        assert!(got.grads[0].values.iter().any(|&g| g != 0.0));
+    }
+
+    #[test]
+    fn pairs_with_refs_match_the_typed_api() {
+        let dev: Cpu = Default::default();
+        let e: Tensor<Rank2<5, 3>, f64, _> = dev.tensor(EMB);
+        let r: Tensor<Rank2<3, 3>, f64, _> = dev.tensor(REFS);
+        let labels = PairLabels {
+            labels: &LABELS,
+            ref_labels: &REF_LABELS,
+        };
+        let out = loss().forward(WithRefs(e.leaky_trace(), r.leaky_trace()), &labels);
+        let want = out.array();
+        let grads = out.backward();
+        let got =
+            evaluate::<MultiSimilarity>(&pairs_inputs(true), &PARAMS, Precision::F64).unwrap();
+        assert_eq!(got.loss, want);
+        let names: Vec<_> = got.grads.iter().map(|g| g.input).collect();
+        assert_eq!(names, ["embeddings", "ref_embeddings"]);
+        assert_eq!(got.grads[1].shape, vec![3, 3]);
+        assert_eq!(got.grads[0].values, grads.get(&e).as_vec());
+        assert_eq!(got.grads[1].values, grads.get(&r).as_vec());
+        assert!(got.grads[1].values.iter().any(|&g| g != 0.0));
+    }
+
+    #[test]
+    fn pairs_similarities_match_the_typed_api() {
+        let dev: Cpu = Default::default();
+        // square, the batch against itself
+        let s: Tensor<Rank2<3, 3>, f64, _> =
+            dev.tensor([[1.0, 0.7, 0.2], [0.7, 1.0, 0.6], [0.2, 0.6, 1.0]]);
+        let labels: [usize; 3] = [0, 0, 1];
+        let out = loss().forward(Similarities(s.leaky_trace()), &labels[..]);
+        let (want, grads) = (out.array(), out.backward());
+        let inputs = [
+            Input::new("similarities", vec![3, 3], s.as_vec()),
+            labels_input("labels", &labels),
+        ];
+        let got = evaluate::<MultiSimilarity>(&inputs, &PARAMS, Precision::F64).unwrap();
+        assert_eq!(got.loss, want);
+        assert_eq!(got.grads[0].input, "similarities");
+        assert_eq!(got.grads[0].values, grads.get(&s).as_vec());
+        // a reference set: [2, 3] with `ref_labels`
+        let s: Tensor<Rank2<2, 3>, f64, _> = dev.tensor([[0.9, 0.1, 0.4], [0.3, 0.8, 0.5]]);
+        let pair_labels = PairLabels {
+            labels: &[0, 1],
+            ref_labels: &[0, 1, 1],
+        };
+        let out = loss().forward(Similarities(s.leaky_trace()), &pair_labels);
+        let (want, grads) = (out.array(), out.backward());
+        let inputs = [
+            Input::new("similarities", vec![2, 3], s.as_vec()),
+            labels_input("labels", &[0, 1]),
+            labels_input("ref_labels", &[0, 1, 1]),
+        ];
+        let got = evaluate::<MultiSimilarity>(&inputs, &PARAMS, Precision::F32).unwrap();
+        assert!((got.loss - want).abs() < 1e-6);
+        for (g, w) in got.grads[0].values.iter().zip(grads.get(&s).as_vec()) {
+            assert!((g - w).abs() < 1e-5, "{g} vs {w}");
+        }
+    }
+
+    #[test]
+    fn pairs_refuse_bad_combinations() {
+        let err = |inputs: &[Input]| {
+            evaluate::<MultiSimilarity>(inputs, &[], Precision::F64)
+                .unwrap_err()
+                .to_string()
+        };
+        let all = pairs_inputs(true);
+        assert_eq!(
+            err(&all[1..2]),
+            "missing input `embeddings` or `similarities` (needed by `multi_similarity`)"
+        );
+        assert_eq!(
+            err(&[all[0].clone(), all[2].clone()]),
+            "missing input `labels` (needed by `multi_similarity`)"
+        );
+        assert_eq!(
+            err(&all[..3]),
+            "`ref_embeddings` given without `ref_labels`; give one label per reference"
+        );
+        assert_eq!(
+            err(&[all[0].clone(), all[1].clone(), all[3].clone()]),
+            "`ref_labels` given without `ref_embeddings`; give both for a reference set, or neither to compare the batch with itself"
+        );
+        let square = Input::new("similarities", vec![2, 2], vec![1.0, 0.5, 0.5, 1.0]);
+        let wide = Input::new("similarities", vec![2, 3], vec![0.0; 6]);
+        let two = labels_input("labels", &[0, 1]);
+        assert_eq!(
+            err(&[wide.clone(), two.clone()]),
+            "bad shape for `similarities`: got [2, 3], expected a square [N, N] matrix (the batch against itself); give `ref_labels` for a reference set [N, M]"
+        );
+        assert_eq!(
+            err(&[square, two.clone(), all[2].clone()]),
+            "`ref_embeddings` cannot be given with `similarities`; give the similarities against the references [N, M] with `ref_labels`"
+        );
+        let mut narrow = all.clone();
+        narrow[2] = Input::new("ref_embeddings", vec![3, 2], vec![0.5; 6]);
+        assert_eq!(
+            err(&narrow),
+            "`ref_embeddings` has shape [3, 2] but `embeddings` has shape [5, 3]; give both the same number of columns"
+        );
+        let mut bad_ref = all.clone();
+        bad_ref[3].values[2] = -1.0;
+        assert_eq!(
+            err(&bad_ref),
+            "`ref_labels[2]` is -1, but labels must be non-negative integers"
+        );
+        let mut short = all;
+        short[3] = labels_input("ref_labels", &[0, 1]);
+        assert!(
+            err(&short).contains("batch size mismatch"),
+            "{}",
+            err(&short)
+        );
+        assert!(err(&[wide, two, labels_input("ref_labels", &[0])]).contains("`ref_labels` has 1"));
+    }
+
+    #[test]
+    fn pair_weights_are_the_gradient_wrt_similarities() {
+        let got = pair_weights::<MultiSimilarity>(&pairs_inputs(false), &PARAMS).unwrap();
+        assert_eq!((got.anchors, got.refs, got.against_itself), (5, 5, true));
+        assert_eq!(got.metric, Some(Metric::Cosine));
+        assert_eq!(got.weights.len(), 20);
+        // the same numbers as `evaluate` on the similarity matrix
+        let dev: Cpu = Default::default();
+        let e: Tensor<Rank2<5, 3>, f64, _> = dev.tensor(EMB);
+        let s = similarity(e, Metric::Cosine).as_vec();
+        let inputs = [
+            Input::new("similarities", vec![5, 5], s.clone()),
+            labels_input("labels", &LABELS),
+        ];
+        let full = evaluate::<MultiSimilarity>(&inputs, &PARAMS, Precision::F64).unwrap();
+        let off_diagonal = |xs: &[f64]| -> Vec<f64> {
+            (0..25).filter(|k| k / 5 != k % 5).map(|k| xs[k]).collect()
+        };
+        assert_eq!(got.similarities, off_diagonal(&s));
+        assert_eq!(got.weights, off_diagonal(&full.grads[0].values));
+        let positives = got.positive.iter().filter(|&&p| p).count();
+        assert_eq!(positives, 3 * 2 + 2);
+        // positive pairs pull (w < 0), negative pairs push (w > 0)
+        for (w, p) in got.weights.iter().zip(&got.positive) {
+            assert!(if *p { *w <= 0.0 } else { *w >= 0.0 }, "{w} {p}");
+        }
+        let refs = pair_weights::<MultiSimilarity>(&pairs_inputs(true), &PARAMS).unwrap();
+        assert_eq!(
+            (refs.anchors, refs.refs, refs.against_itself),
+            (5, 3, false)
+        );
+        assert_eq!(refs.weights.len(), 15);
+        let err = pair_weights::<AnylossF1>(&binary_inputs("probs"), &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`anyloss_f1` is a `binary` loss; pair weights exist only for `pairs` losses"
+        );
+    }
+
+    // ---- scores
+
+    const SCORES: [[f64; 4]; 2] = [[2.0, 0.5, 1.5, -1.0], [0.0, 1.0, 0.8, 0.9]];
+    const RELEVANCE: [[f64; 4]; 2] = [[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 0.0]];
+
+    #[test]
+    fn scores_match_the_typed_api() {
+        let dev: Cpu = Default::default();
+        let s: Tensor<Rank2<2, 4>, f64, _> = dev.tensor(SCORES);
+        let r: Tensor<Rank2<2, 4>, f64, _> = dev.tensor(RELEVANCE);
+        let out = PairwiseHinge::new().forward(s.leaky_trace(), &r);
+        let (want, grads) = (out.array(), out.backward());
+        let inputs = [
+            Input::new("scores", vec![2, 4], flat(&SCORES)),
+            Input::new("relevance", vec![2, 4], flat(&RELEVANCE)),
+        ];
+        for precision in Precision::ALL {
+            let got = evaluate::<PairwiseHinge>(&inputs, &[], precision).unwrap();
+            assert!((got.loss - want).abs() < 1e-6);
+            assert_eq!(got.grads.len(), 1);
+            assert_eq!(got.grads[0].input, "scores");
+            assert_eq!(got.grads[0].shape, vec![2, 4]);
+            for (g, w) in got.grads[0].values.iter().zip(grads.get(&s).as_vec()) {
+                assert!((g - w).abs() < 1e-6);
+            }
+        }
+        let err = |inputs: &[Input]| {
+            evaluate::<PairwiseHinge>(inputs, &[], Precision::F64)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(&inputs[..1]),
+            "missing input `relevance` (needed by `pairwise_hinge`)"
+        );
+        let wrong = [
+            inputs[0].clone(),
+            Input::new("relevance", vec![4, 2], flat(&RELEVANCE)),
+        ];
+        assert!(err(&wrong).contains("`relevance`"), "{}", err(&wrong));
+        let vector = [
+            Input::new("scores", vec![8], flat(&SCORES)),
+            inputs[1].clone(),
+        ];
+        assert_eq!(
+            err(&vector),
+            "bad shape for `scores`: got [8], expected [Q, D]"
+        );
+        let none = [
+            inputs[0].clone(),
+            Input::new("relevance", vec![2, 4], vec![0.0; 8]),
+        ];
+        assert!(matches!(
+            evaluate::<PairwiseHinge>(&none, &[], Precision::F64),
+            Err(EvalError::Loss(LossError::NoRelevant { .. }))
         ));
     }
 }

@@ -254,6 +254,13 @@ where
     let (m, d2) = (refs.shape().0.size(), refs.shape().1.size());
     check_embeddings("embeddings", n, d, &tape::read(&embeddings))?;
     check_embeddings("ref_embeddings", m, d2, &tape::read(&refs))?;
+    if d2 != d {
+        return Err(LossError::BadShape {
+            input: "ref_embeddings",
+            shape: vec![m, d2],
+            expected: "[M, d] with the embeddings' row length d",
+        });
+    }
     if labels.labels.len() != n {
         return Err(LossError::BatchSizeMismatch {
             expected_by: "embeddings",

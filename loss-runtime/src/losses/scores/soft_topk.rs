@@ -52,9 +52,12 @@ pub fn dexml_soft_topk(
     #[hyper(default = 32.0, range(1.0, 200.0), doc = "bisection iterations")] iterations: f64,
 ) -> PerQuery {
     let t = detach(topk_threshold(docs, |d| s[i][d], k, alpha, iterations));
-    let v_total = detach(sum(docs, |d| sigmoid(alpha * (s[i][d] + t)) * sigmoid(-alpha * (s[i][d] + t))));
+    let v_total = detach(sum(docs, |d| {
+        sigmoid(alpha * (s[i][d] + t)) * sigmoid(-alpha * (s[i][d] + t))
+    }));
     let implicit = sum(docs, |d| {
-        detach(sigmoid(alpha * (s[i][d] + t)) * sigmoid(-alpha * (s[i][d] + t)) / v_total) * (s[i][d] - detach(s[i][d]))
+        detach(sigmoid(alpha * (s[i][d] + t)) * sigmoid(-alpha * (s[i][d] + t)) / v_total)
+            * (s[i][d] - detach(s[i][d]))
     });
     let t_implicit = t - implicit;
     mean(relevant(i), |d| softplus(-alpha * (s[i][d] + t_implicit)))
@@ -91,10 +94,13 @@ mod tests {
                 // g = ∂L/∂log p = −1/(np·q); u = g·α·(1 − σ(z))
                 u[j] = -1.0 / (np * q as f64) * alpha * (1.0 - sigmoid(z));
             }
-            let v: Vec<f64> = row.iter().map(|x| {
-                let z = alpha * (x + t);
-                alpha * sigmoid(z) * (1.0 - sigmoid(z))
-            }).collect();
+            let v: Vec<f64> = row
+                .iter()
+                .map(|x| {
+                    let z = alpha * (x + t);
+                    alpha * sigmoid(z) * (1.0 - sigmoid(z))
+                })
+                .collect();
             let (su, sv): (f64, f64) = (u.iter().sum(), v.iter().sum());
             for m in 0..d {
                 grad[i * d + m] = u[m] - v[m] * su / sv;
@@ -105,7 +111,9 @@ mod tests {
 
     fn case() -> (Vec<f64>, Vec<f64>, usize, usize) {
         let (q, d) = (3, 7);
-        let s: Vec<f64> = (0..q * d).map(|n| ((n * 37 % 23) as f64 / 23.0 - 0.5) * 3.0).collect();
+        let s: Vec<f64> = (0..q * d)
+            .map(|n| ((n * 37 % 23) as f64 / 23.0 - 0.5) * 3.0)
+            .collect();
         let mut r = vec![0.0; q * d];
         r[1] = 1.0;
         r[4] = 1.0;
@@ -142,8 +150,15 @@ mod tests {
         let loss = DexmlSoftTopk::default().with_k(2.0).with_iterations(120.0);
         let rt = dev.tensor_from_vec(r.clone(), (q, d));
         let st = dev.tensor_from_vec(s.clone(), (q, d));
-        let grad = loss.forward(st.leaky_trace(), &rt).backward().get(&st).as_vec();
-        let value = |v: &Vec<f64>| loss.forward(dev.tensor_from_vec(v.clone(), (q, d)), &rt).array();
+        let grad = loss
+            .forward(st.leaky_trace(), &rt)
+            .backward()
+            .get(&st)
+            .as_vec();
+        let value = |v: &Vec<f64>| {
+            loss.forward(dev.tensor_from_vec(v.clone(), (q, d)), &rt)
+                .array()
+        };
         for j in 0..s.len() {
             let h = 1e-5;
             let (mut a, mut b) = (s.clone(), s.clone());
@@ -168,8 +183,14 @@ mod tests {
             let row_sum: f64 = grad[i * d..(i + 1) * d].iter().sum();
             approx::assert_abs_diff_eq!(row_sum, 0.0, epsilon = 1e-12);
         }
-        let shifted: Vec<f64> = s.iter().enumerate().map(|(n, x)| x + (n / d) as f64 * 1.7).collect();
-        let moved = loss.forward(dev.tensor_from_vec(shifted, (q, d)), &rt).array();
+        let shifted: Vec<f64> = s
+            .iter()
+            .enumerate()
+            .map(|(n, x)| x + (n / d) as f64 * 1.7)
+            .collect();
+        let moved = loss
+            .forward(dev.tensor_from_vec(shifted, (q, d)), &rt)
+            .array();
         approx::assert_abs_diff_eq!(base, moved, epsilon = 1e-9);
     }
 }
