@@ -118,7 +118,18 @@ static ALL: &[Entry] = &[
     Entry::of::<SoftmaxCrossEntropy>(),
     // pairs
     Entry::of::<MultiSimilarity>(),
+    Entry::of::<GpwContrastive>(),
+    Entry::of::<GpwTriplet>(),
+    Entry::of::<GpwTripletBatchHard>(),
+    Entry::of::<GpwBinomialDeviance>(),
+    Entry::of::<GpwLiftedStructure>(),
+    Entry::of::<ProtoTriplet>(),
     // scores
+    Entry::of::<MwAuc>(),
+    Entry::of::<DexmlDecoupledSoftmax>(),
+    Entry::of::<DexmlSoftmax>(),
+    Entry::of::<DexmlBce>(),
+    Entry::of::<DexmlSoftTopk>(),
 ];
 
 /// Every shipped loss, grouped by family, in the order `losskit list` prints them.
