@@ -8,7 +8,9 @@ pub use loss_runtime::*;
 pub mod prelude {
     pub use dfdx::prelude::*;
     pub use loss_runtime::losses::*;
-    pub use loss_runtime::{loss, FromLogits, Loss, LossError};
+    pub use loss_runtime::{
+        loss, FromLogits, Loss, LossError, Metric, PairLabels, Similarities, WithRefs,
+    };
 }
 
 /// The README's code blocks, run as doctests so the README cannot go stale.

@@ -156,3 +156,29 @@ fn weighted_bce_matches_a_naive_loop() {
         approx::assert_abs_diff_eq!(g[j], d, epsilon = 1e-9);
     }
 }
+
+/// A filter written as a block (as rustfmt wraps long conditions) is a condition.
+#[loss(pairs)]
+pub fn positive_negatives(s: Similarity, y: Labels) -> PerAnchor {
+    sum(
+        neg(i).filter(|j| {
+            let shifted = s[i][j] - 0.25;
+            shifted > 0.0
+        }),
+        |j| s[i][j],
+    )
+}
+
+#[test]
+fn a_block_can_end_in_a_condition() {
+    let dev: Cpu = Default::default();
+    let s = dev.tensor_from_vec(
+        vec![1.0f64, 0.5, 0.1, 0.5, 1.0, 0.3, 0.1, 0.3, 1.0],
+        (3usize, 3usize),
+    );
+    let v: f64 = PositiveNegatives::default()
+        .forward(Similarities(s), &[0usize, 1, 0][..])
+        .array();
+    // anchor 0: negatives {1} with s = 0.5 > 0.25; anchor 1: {0: 0.5, 2: 0.3}; anchor 2: {1: 0.3}
+    approx::assert_abs_diff_eq!(v, (0.5 + 0.8 + 0.3) / 3.0, epsilon = 1e-12);
+}

@@ -1,10 +1,10 @@
 //! The `#[loss]` compiler.
 //!
-//! A loss written as a few lines of math is parsed ([`ast`]), lowered to an indexed
-//! expression DAG ([`lower`], [`ir`]) while its names and scopes are checked ([`check`]),
-//! rewritten into numerically stable forms ([`simplify`]), differentiated in reverse mode
-//! ([`diff`]) and emitted as fused forward and backward loop nests ([`emit`]).
-//! [`expand`] reads top to bottom like that pipeline.
+//! A loss written as a few lines of math is parsed (`ast`), lowered to an indexed
+//! expression DAG (`lower`, `ir`) while its names and scopes are checked (`check`),
+//! rewritten into numerically stable forms (`simplify`), differentiated in reverse mode
+//! (`diff`) and emitted as fused forward and backward loop nests (`emit`).
+//! `expand` reads top to bottom like that pipeline.
 
 mod ast;
 mod attr;

@@ -213,6 +213,21 @@ impl Lowerer<'_> {
     /// `{ let a = ..; let b = ..; value }`: the lets are visible until the block ends.
     /// `top`: the fn body, whose value is the loss.
     fn block(&mut self, block: &Block, top: bool) -> Option<NodeId> {
+        self.block_with(block, top, Self::real)
+    }
+
+    /// A block in any position: its tail may also be a condition (`.filter(|j| { .. })`),
+    /// which the caller's context then checks.
+    fn block_value(&mut self, block: &Block) -> Option<Val> {
+        self.block_with(block, false, Self::value)
+    }
+
+    fn block_with<T>(
+        &mut self,
+        block: &Block,
+        top: bool,
+        tail: fn(&mut Self, &Expr) -> Option<T>,
+    ) -> Option<T> {
         let lets_before = self.lets.len();
         let mut result = None;
         let mut has_tail = false;
@@ -222,7 +237,7 @@ impl Lowerer<'_> {
                 Stmt::Local(local) => self.local(local),
                 Stmt::Expr(expr, None) if k + 1 == n => {
                     has_tail = true;
-                    result = self.real(expr);
+                    result = tail(self, expr);
                 }
                 Stmt::Expr(expr, _) => self.statement(expr),
                 Stmt::Item(item) => self
@@ -458,7 +473,7 @@ impl Lowerer<'_> {
                 let (c, a, b) = (c?, a?, b?);
                 Some(Val::Real(self.prog.graph.select(c, a, b)))
             }
-            Expr::Block(b) if b.label.is_none() => self.block(&b.block, false).map(Val::Real),
+            Expr::Block(b) if b.label.is_none() => self.block_value(&b.block),
             Expr::MethodCall(m) => {
                 let name = m.method.to_string();
                 if name == "filter" {

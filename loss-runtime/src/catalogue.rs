@@ -124,6 +124,7 @@ static ALL: &[Entry] = &[
     Entry::of::<GpwBinomialDeviance>(),
     Entry::of::<GpwLiftedStructure>(),
     Entry::of::<ProtoTriplet>(),
+    Entry::of::<Icnn>(),
     // scores
     Entry::of::<MwAuc>(),
     Entry::of::<DexmlDecoupledSoftmax>(),

@@ -1,9 +1,8 @@
 //! Few-shot metric-learning losses over a query × prototype distance matrix: the
 //! Proto-Triplet loss of "SuSana Distancia" (Mendez-Ruiz et al., 2023).
 //!
-//! The paper's second loss, the ICNN loss, is not shipped: it ranks each point's k nearest
-//! neighbours in the episode and keeps only those, which needs a kNN (top-k selection)
-//! primitive that the DSL does not have yet.
+//! The paper's second loss, the ICNN loss, is in [`icnn`](super::icnn) (its kNN selection
+//! is written in the DSL as a rank computed by a nested reduction).
 
 use crate::loss;
 

@@ -2,8 +2,10 @@
 
 mod few_shot;
 mod gpw;
+mod icnn;
 mod multi_similarity;
 
 pub use few_shot::*;
 pub use gpw::*;
+pub use icnn::*;
 pub use multi_similarity::*;
