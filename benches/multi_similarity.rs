@@ -10,11 +10,16 @@
 //! standard normal; labels from P×K sampling, `N/4` classes × 4 instances (the batch an
 //! identity sampler gives: P classes, K instances each, so every anchor has K − 1 = 3
 //! positives). Both sides use the official mining rule with the default hyper-parameters
-//! (α = 2, β = 40, λ = 0.5, ε = 0.1) and cosine similarity. Ratios are recorded in
-//! BENCHMARKS.md.
+//! (α = 2, β = 40, λ = 0.5, ε = 0.1) and cosine similarity. A third benchmark,
+//! `losskit_head_only`, times the generated loss head alone from a ready `S`
+//! (`Similarities`), to show where the generated side's time goes. Each benchmark stops
+//! after 20 s (`--max-time` overrides it). Ratios are recorded in BENCHMARKS.md.
 //!
-//! Before the benchmarks run, `main` checks on small batches that the two give the same
-//! loss and the same gradient (within 1e-4); it panics otherwise.
+//! Before the benchmarks run, `main` checks on three batches (random and clustered
+//! `32 × 16`, and the `256 × 128` benchmark batch) that the two give the same loss and the
+//! same gradient, within 1e-4 absolutely and relative to the largest gradient entry; it
+//! panics otherwise. The label masks are rebuilt from the labels on every call, as the
+//! generated loss does.
 //!
 //! # `E·Eᵀ` on dfdx's tape
 //!
@@ -26,6 +31,8 @@
 //! `en.with_empty_tape().permute().contiguous()` (the copy into row-major order is an op
 //! with a new id) or `(en.with_empty_tape() * 1.0).permute()`. Both give the right
 //! gradient (checked against `4·S·E` for `Σ S²`); the composed loss uses the first.
+//! (`retaped::<NoneTape>()` on one side panics as well, and would drop that side's
+//! gradient anyway.)
 
 use std::time::Duration;
 
