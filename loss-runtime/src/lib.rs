@@ -33,6 +33,7 @@ pub mod __private {
     pub use crate::core::foreign::topk_threshold;
     pub use crate::core::info::{Family, HyperInfo, HyperKind, LossInfo};
     pub use crate::core::kernel::{Batch, Kernel, Workspace};
+    pub use crate::core::parallel;
     pub use crate::core::real::{LogSumExp, Real};
     pub use crate::core::similarity::Metric;
     pub use crate::error::LossError;

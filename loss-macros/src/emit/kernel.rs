@@ -22,6 +22,8 @@ pub struct KernelCx<'a> {
     free_memo: std::cell::RefCell<HashMap<NodeId, BTreeSet<VarId>>>,
     adjoint: Option<NodeId>,
     locals: Vec<Option<SlotId>>,
+    /// While emitting a row-parallel backward: the input whose gradient row is `__grow`.
+    row_mode: std::cell::Cell<Option<InputId>>,
 }
 
 fn n_ident(n: NodeId) -> Ident {
@@ -67,6 +69,7 @@ impl<'a> KernelCx<'a> {
             free_memo: Default::default(),
             adjoint,
             locals: local_slots(prog),
+            row_mode: std::cell::Cell::new(None),
         }
     }
 
@@ -332,6 +335,86 @@ impl<'a> KernelCx<'a> {
         dims.iter().fold(quote!(1usize), |acc, d| quote!(#acc * #d))
     }
 
+    /// For a top-level reduction without free indices (a loss's outer sum or mean over its
+    /// samples) whose iterations each write only their own row of one input's gradient:
+    /// that input and the reduction's index.
+    fn parallel_reduction(&self, sg: &SlotGrad) -> Option<(InputId, VarId)> {
+        let slot = self.prog.slot(sg.slot);
+        match &slot.kind {
+            SlotKind::Reduce {
+                op: Red::Sum | Red::Mean | Red::LogSumExp,
+                var,
+                ..
+            } if slot.free.is_empty() && slot.params.is_empty() && !self.is_local(sg.slot) => {
+                Some((self.row_target_over(sg, *var)?, *var))
+            }
+            _ => None,
+        }
+    }
+
+    /// The product of the dimensions of `vars` (a row's length).
+    fn row_len(&self, vars: &[VarId]) -> TokenStream {
+        vars.iter().fold(quote!(1usize), |acc, v| {
+            let d = self.dim(*v);
+            quote!(#acc * #d)
+        })
+    }
+
+    /// Row-major position over `vars` within one row.
+    fn row_index(&self, vars: &[VarId]) -> TokenStream {
+        row_major(
+            vars.iter()
+                .map(|v| {
+                    let vi = v_ident(*v);
+                    (quote!(#vi), self.dim(*v))
+                })
+                .collect(),
+        )
+    }
+
+    /// Elementary steps per row of slot `s` (for deciding whether to spread rows over
+    /// threads): the row's length times the reduction's length.
+    fn inner_work(&self, s: SlotId, row_len: &TokenStream) -> TokenStream {
+        match &self.prog.slot(s).kind {
+            SlotKind::Reduce { var, .. } => {
+                let d = self.dim(*var);
+                quote!((#row_len) * #d)
+            }
+            SlotKind::Let(_) => quote!(#row_len),
+        }
+    }
+
+    /// The input whose gradient receives every write of slot `sg`'s backward (and of its
+    /// inline children's), each in the row given by the slot's outer index — the
+    /// condition for running its rows in parallel. `None` when anything else is written.
+    fn row_target(&self, sg: &SlotGrad) -> Option<InputId> {
+        let outer = *self.prog.slot(sg.slot).free.first()?;
+        self.row_target_over(sg, outer)
+    }
+
+    /// [`row_target`](Self::row_target) with the rows indexed by `outer`.
+    fn row_target_over(&self, sg: &SlotGrad, outer: VarId) -> Option<InputId> {
+        let mut target = None;
+        let mut pending = vec![sg];
+        while let Some(g) = pending.pop() {
+            for (leaf, _) in &g.contributions {
+                match leaf {
+                    Leaf::Input(id, ixs) if ixs.first() == Some(&Ix::Var(outer)) => {
+                        if target.is_some_and(|t| t != *id) {
+                            return None;
+                        }
+                        target = Some(*id);
+                    }
+                    Leaf::Slot(t) if self.locals[t.0 as usize] == Some(g.slot) => {
+                        pending.extend(self.grads.slots.iter().find(|c| c.slot == *t));
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        target
+    }
+
     /// Whether slot `s` is computed inline, inside the one reduction that reads it
     /// (a scalar local instead of a buffer; see [`local_slots`]).
     fn is_local(&self, s: SlotId) -> bool {
@@ -403,6 +486,66 @@ impl<'a> KernelCx<'a> {
                 (stmts, finish, quote!(<R as #rt::Real>::from_usize(__count)))
             }
         }
+    }
+
+    /// A top-level sum or mean without free indices (a loss's outer reduction over its
+    /// samples), computed as a deterministic parallel sum: each iteration with its inline
+    /// children is independent of the others.
+    fn parallel_sum(&self, s: SlotId) -> Option<(TokenStream, TokenStream, TokenStream)> {
+        let rt = &self.rt;
+        let slot = self.prog.slot(s);
+        let SlotKind::Reduce {
+            op,
+            var,
+            filter,
+            body: b,
+        } = &slot.kind
+        else {
+            return None;
+        };
+        if !matches!(op, Red::Sum | Red::Mean)
+            || !slot.free.is_empty()
+            || !slot.params.is_empty()
+            || self.is_local(s)
+        {
+            return None;
+        }
+        let mut emitted = HashSet::new();
+        let roots: Vec<NodeId> = filter.iter().copied().chain([*b]).collect();
+        let hoisted = self.emit_nodes(&roots, &mut emitted, |n| !self.free(n).contains(var));
+        let (in_filter, in_body) = self.split_children(s, *filter, None);
+        let filter_nodes = match filter {
+            Some(f) => {
+                let nodes = self.emit_nodes(&[*f], &mut emitted, |_| true);
+                let fi = n_ident(*f);
+                quote!(#nodes if !#fi { continue; })
+            }
+            None => TokenStream::new(),
+        };
+        let body_nodes = self.emit_nodes(&[*b], &mut emitted, |_| true);
+        let x = n_ident(*b);
+        let (vi, d) = (v_ident(*var), self.dim(*var));
+        let stmts = quote! {
+            #hoisted
+            // a one-pass loop, so that the filter's `continue` skips the element
+            let (__acc, __count): (R, usize) = #rt::parallel::sum(#d, __d_classes * __d_refs, |#vi| {
+                let mut __out = ::core::option::Option::None;
+                for _ in 0..1 {
+                    #in_filter
+                    #filter_nodes
+                    #in_body
+                    #body_nodes
+                    __out = ::core::option::Option::Some(#x);
+                }
+                __out
+            });
+        };
+        let value = if *op == Red::Mean {
+            quote!(if __count > 0 { __acc / <R as #rt::Real>::from_usize(__count) } else { <R as #rt::Real>::zero() })
+        } else {
+            quote!(__acc)
+        };
+        Some((stmts, value, quote!(<R as #rt::Real>::from_usize(__count))))
     }
 
     /// Inline computations of `parent`'s local slots: those its filter reads, and the rest.
@@ -491,7 +634,7 @@ impl<'a> KernelCx<'a> {
             body.extend(quote!(let mut #buf: ::std::vec::Vec<R> = ::std::vec![<R as #rt::Real>::zero(); #size];));
             let is_mean = matches!(slot.kind, SlotKind::Reduce { op: Red::Mean, .. });
             let idx = self.slot_index(s);
-            let (stmts, value, count) = self.slot_value(s);
+            let (stmts, value, count) = self.parallel_sum(s).unwrap_or_else(|| self.slot_value(s));
             let store_count = if is_mean {
                 let c = c_ident(s);
                 body.extend(quote!(let mut #c: ::std::vec::Vec<R> = ::std::vec![<R as #rt::Real>::zero(); #size];));
@@ -499,14 +642,40 @@ impl<'a> KernelCx<'a> {
             } else {
                 TokenStream::new()
             };
-            body.extend(self.loops(
-                &slot.free,
-                quote! {
+            body.extend(match slot.free.split_first() {
+                // one row per value of the outer index, possibly on several threads
+                Some((&outer, rest)) => {
+                    let v0 = v_ident(outer);
+                    let (row_len, ridx) = (self.row_len(rest), self.row_index(rest));
+                    let work = self.inner_work(s, &row_len);
+                    let element = if is_mean {
+                        let rows = self.loops(rest, quote! {
+                            #stmts
+                            __row[#ridx] = #value;
+                            __crow[#ridx] = #count;
+                        });
+                        let c = c_ident(s);
+                        quote! {
+                            #rt::parallel::rows2(&mut #buf, &mut #c, #row_len, #work, |#v0, __row, __crow| { #rows });
+                        }
+                    } else {
+                        let rows = self.loops(rest, quote! {
+                            #stmts
+                            __row[#ridx] = #value;
+                        });
+                        quote! {
+                            #rt::parallel::rows(&mut #buf, #row_len, #work, |#v0, __row| { #rows });
+                        }
+                    };
+                    let _ = &idx;
+                    element
+                }
+                None => quote! {
                     #stmts
                     #buf[#idx] = #value;
                     #store_count
                 },
-            ));
+            });
         }
         let root = s_ident(self.prog.root());
         let slots: Vec<TokenStream> = (0..self.prog.slots.len())
@@ -604,6 +773,56 @@ impl<'a> KernelCx<'a> {
             }
             let slot = self.prog.slot(sg.slot);
             let (a, idx) = (a_ident(sg.slot), self.slot_index(sg.slot));
+            if let Some((target, var)) = self.parallel_reduction(sg) {
+                // a loss's outer sum over samples: each sample writes its own gradient row
+                let g = format_ident!("__g{}", target.0);
+                let axes = &self.family.raw_inputs()[target.0 as usize].axes[1..];
+                let row_len = axes.iter().fold(quote!(1usize), |acc, d| {
+                    let d = dim_ident(*d);
+                    quote!(#acc * #d)
+                });
+                // each sample's work: its row, over the classes or references
+                let work = quote!(__d_classes * __d_refs);
+                let _ = var;
+                self.row_mode.set(Some(target));
+                let element = self.element_backward_with(sg, Some((g, row_len, work)));
+                self.row_mode.set(None);
+                body.extend(quote! {
+                    let __abar: R = #a[#idx];
+                    if __abar != <R as #rt::Real>::zero() {
+                        #element
+                    }
+                });
+                continue;
+            }
+            if let Some(target) = self.row_target(sg) {
+                // every write lands in row `outer` of one input's gradient: rows in parallel
+                let (outer, rest) = (slot.free[0], &slot.free[1..]);
+                let v0 = v_ident(outer);
+                let g = format_ident!("__g{}", target.0);
+                let axes = &self.family.raw_inputs()[target.0 as usize].axes[1..];
+                let row_len = axes.iter().fold(quote!(1usize), |acc, d| {
+                    let d = dim_ident(*d);
+                    quote!(#acc * #d)
+                });
+                let work = self.inner_work(sg.slot, &self.row_len(rest));
+                self.row_mode.set(Some(target));
+                let element = self.element_backward(sg);
+                self.row_mode.set(None);
+                let rows = self.loops(
+                    rest,
+                    quote! {
+                        let __abar: R = #a[#idx];
+                        if __abar != <R as #rt::Real>::zero() {
+                            #element
+                        }
+                    },
+                );
+                body.extend(quote! {
+                    #rt::parallel::rows(&mut *#g, #row_len, #work, |#v0, __grow| { #rows });
+                });
+                continue;
+            }
             let element = self.element_backward(sg);
             body.extend(self.loops(
                 &slot.free,
@@ -628,6 +847,17 @@ impl<'a> KernelCx<'a> {
     fn contribution(&self, leaf: &Leaf, value: NodeId) -> TokenStream {
         let v = n_ident(value);
         match leaf {
+            Leaf::Input(id, ixs) if self.row_mode.get() == Some(*id) => {
+                let axes = &self.family.raw_inputs()[id.0 as usize].axes[1..];
+                let idx = row_major(
+                    ixs[1..]
+                        .iter()
+                        .zip(axes)
+                        .map(|(ix, d)| (self.ix(ix), dim_ident(*d)))
+                        .collect(),
+                );
+                quote!(__grow[#idx] += #v;)
+            }
             Leaf::Input(id, ixs) => {
                 let g = format_ident!("__g{}", id.0);
                 let idx = self.input_index(*id, ixs);
@@ -649,6 +879,18 @@ impl<'a> KernelCx<'a> {
     /// for a reduction, the loop over its index; local slots read inside are recomputed,
     /// their adjoints gathered in scalars, and their own backward run in place.
     fn element_backward(&self, sg: &SlotGrad) -> TokenStream {
+        self.element_backward_with(sg, None)
+    }
+
+    /// [`element_backward`](Self::element_backward); with `rows = Some((gradient,
+    /// row length, work))`, the reduction's loop runs its iterations as the rows of that
+    /// input gradient, in parallel (the caller has checked that each iteration writes
+    /// only its own row, and has set `row_mode`).
+    fn element_backward_with(
+        &self,
+        sg: &SlotGrad,
+        rows: Option<(Ident, TokenStream, TokenStream)>,
+    ) -> TokenStream {
         let rt = &self.rt;
         let slot = self.prog.slot(sg.slot);
         let roots: Vec<NodeId> = sg.contributions.iter().map(|(_, c)| *c).collect();
@@ -738,21 +980,35 @@ impl<'a> KernelCx<'a> {
                 let w = self.emit_nodes(&[sg.weight], &mut emitted, |_| true);
                 let nodes = self.emit_nodes(&roots, &mut emitted, |_| true);
                 let (vi, d) = (v_ident(*var), self.dim(*var));
-                quote! {
-                    #hoisted
-                    let mut __taken = false;
-                    for #vi in 0..#d {
-                        #in_filter
-                        #filter_nodes
-                        #in_body
-                        #arg_select
-                        #w
-                        let __gbar = __abar * #weight;
-                        #child_adjoints
-                        #nodes
-                        #contributions
-                        #child_backward
-                    }
+                let iteration = quote! {
+                    #in_filter
+                    #filter_nodes
+                    #in_body
+                    #arg_select
+                    #w
+                    let __gbar = __abar * #weight;
+                    #child_adjoints
+                    #nodes
+                    #contributions
+                    #child_backward
+                };
+                match rows {
+                    // a one-pass loop, so that the filter's `continue` skips the element
+                    Some((g, row_len, work)) => quote! {
+                        #hoisted
+                        #rt::parallel::rows(&mut *#g, #row_len, #work, |#vi, __grow| {
+                            for _ in 0..1 {
+                                #iteration
+                            }
+                        });
+                    },
+                    None => quote! {
+                        #hoisted
+                        let mut __taken = false;
+                        for #vi in 0..#d {
+                            #iteration
+                        }
+                    },
                 }
             }
         }

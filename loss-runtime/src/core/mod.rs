@@ -3,6 +3,7 @@
 pub mod foreign;
 pub mod info;
 pub mod kernel;
+pub mod parallel;
 pub mod real;
 pub mod similarity;
 pub mod tape;

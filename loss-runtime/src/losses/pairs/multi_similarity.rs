@@ -67,13 +67,13 @@ pub fn multi_similarity(
     let mined_neg = sum(neg(i).filter(|j| s[i][j] + epsilon > hardest_pos), |j| {
         exp(beta * (s[i][j] - lambda))
     });
-    let has_pos = max(
-        pos(i).filter(|j| (pml_style || s[i][j] < 1.0 - 1e-5) && s[i][j] - epsilon < hardest_neg),
-        |j| 1.0,
-    );
-    let has_neg = max(neg(i).filter(|j| s[i][j] + epsilon > hardest_pos), |j| 1.0);
     let l = ln(1.0 + mined_pos) / alpha + ln(1.0 + mined_neg) / beta;
-    select(pml_style || (has_pos > 0.0 && has_neg > 0.0), l, 0.0)
+    // P̃ is non-empty exactly when its least element passes the test, and likewise Ñ
+    select(
+        pml_style || (hardest_pos - epsilon < hardest_neg && hardest_neg + epsilon > hardest_pos),
+        l,
+        0.0,
+    )
 }
 
 #[cfg(test)]

@@ -1,0 +1,142 @@
+//! Row-parallel loops for the generated kernels.
+//!
+//! A generated loop nest whose outer index `i` only writes row `i` of its output (a
+//! slot's buffer, or an input's gradient) runs its rows on rayon's thread pool. The
+//! kernel hands over the output split into disjoint rows, so no two threads write the
+//! same element and no `unsafe` is needed; small loops stay on the calling thread, where
+//! spawning would cost more than it saves.
+
+use rayon::prelude::*;
+
+/// Below this many elementary steps a loop runs sequentially.
+const MIN_PARALLEL_WORK: usize = 1 << 15;
+
+/// Calls `f(i, row_i)` for every row of `out` (rows of `row_len` elements), in parallel
+/// when `rows × work_per_row` is large enough.
+pub fn rows<R, F>(out: &mut [R], row_len: usize, work_per_row: usize, f: F)
+where
+    R: Send,
+    F: Fn(usize, &mut [R]) + Sync + Send,
+{
+    let row_len = row_len.max(1);
+    let n = out.len() / row_len;
+    if n.saturating_mul(work_per_row) < MIN_PARALLEL_WORK || rayon::current_num_threads() < 2 {
+        out.chunks_mut(row_len)
+            .enumerate()
+            .for_each(|(i, row)| f(i, row));
+    } else {
+        let min_rows = (MIN_PARALLEL_WORK / work_per_row.max(1)).max(1);
+        out.par_chunks_mut(row_len)
+            .enumerate()
+            .with_min_len(min_rows)
+            .for_each(|(i, row)| f(i, row));
+    }
+}
+
+/// [`rows`] over two outputs with the same number of rows (a `mean`'s values and counts).
+pub fn rows2<R, F>(a: &mut [R], b: &mut [R], row_len: usize, work_per_row: usize, f: F)
+where
+    R: Send,
+    F: Fn(usize, &mut [R], &mut [R]) + Sync + Send,
+{
+    let row_len = row_len.max(1);
+    let n = a.len() / row_len;
+    if n.saturating_mul(work_per_row) < MIN_PARALLEL_WORK || rayon::current_num_threads() < 2 {
+        a.chunks_mut(row_len)
+            .zip(b.chunks_mut(row_len))
+            .enumerate()
+            .for_each(|(i, (ra, rb))| f(i, ra, rb));
+    } else {
+        let min_rows = (MIN_PARALLEL_WORK / work_per_row.max(1)).max(1);
+        a.par_chunks_mut(row_len)
+            .zip(b.par_chunks_mut(row_len))
+            .enumerate()
+            .with_min_len(min_rows)
+            .for_each(|(i, (ra, rb))| f(i, ra, rb));
+    }
+}
+
+/// Items per partial sum in [`sum`]: fixed, so the summation order (and the rounding)
+/// does not depend on the number of threads.
+const SUM_CHUNK: usize = 64;
+
+/// `Σᵢ f(i)` over the `i < n` where `f` gives a value, and how many did: the outer sum
+/// or mean of a loss over its samples. Items are added in fixed chunks whose partial sums
+/// are then added in order, so the result is the same on any number of threads.
+pub fn sum<R, F>(n: usize, work_per_item: usize, f: F) -> (R, usize)
+where
+    R: crate::core::real::Real,
+    F: Fn(usize) -> Option<R> + Sync + Send,
+{
+    let chunk = |c: usize| {
+        let mut total = R::zero();
+        let mut count = 0usize;
+        for i in c * SUM_CHUNK..((c + 1) * SUM_CHUNK).min(n) {
+            if let Some(x) = f(i) {
+                total += x;
+                count += 1;
+            }
+        }
+        (total, count)
+    };
+    let chunks = n.div_ceil(SUM_CHUNK);
+    let partials: Vec<(R, usize)> = if n.saturating_mul(work_per_item) < MIN_PARALLEL_WORK
+        || rayon::current_num_threads() < 2
+    {
+        (0..chunks).map(chunk).collect()
+    } else {
+        (0..chunks).into_par_iter().map(chunk).collect()
+    };
+    partials
+        .into_iter()
+        .fold((R::zero(), 0), |(t, c), (x, k)| (t + x, c + k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_are_the_same_on_any_number_of_threads() {
+        let f = |i: usize| {
+            if i % 3 == 0 {
+                None
+            } else {
+                Some((i as f32).sin() * 1e3)
+            }
+        };
+        let (a, ca) = sum(100_000, 1, f);
+        let (b, cb) = sum(100_000, 1 << 20, f);
+        let single = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let (c, cc) = single.install(|| sum(100_000, 1 << 20, f));
+        assert_eq!((a.to_bits(), ca), (b.to_bits(), cb));
+        assert_eq!((a.to_bits(), ca), (c.to_bits(), cc));
+        assert_eq!(ca, 100_000 - 33_334);
+    }
+
+    #[test]
+    fn every_row_is_visited_once_with_its_index() {
+        for (n, work) in [(3usize, 1usize), (1000, 1000)] {
+            let mut out = vec![0usize; n * 4];
+            rows(&mut out, 4, work, |i, row| {
+                row.iter_mut()
+                    .enumerate()
+                    .for_each(|(j, x)| *x += i * 10 + j)
+            });
+            for i in 0..n {
+                for j in 0..4 {
+                    assert_eq!(out[i * 4 + j], i * 10 + j);
+                }
+            }
+            let (mut a, mut b) = (vec![0usize; n], vec![0usize; n]);
+            rows2(&mut a, &mut b, 1, work, |i, ra, rb| {
+                ra[0] += i;
+                rb[0] += 2 * i;
+            });
+            assert!((0..n).all(|i| a[i] == i && b[i] == 2 * i));
+        }
+    }
+}
