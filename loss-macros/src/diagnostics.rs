@@ -348,10 +348,16 @@ pub fn sample_index_in_scalar(span: Span, name: &str) -> Error {
 pub fn unknown_set(span: Span, name: &str, known: &[&str]) -> Error {
     let listing = format!("this family's sets are {}", list(known));
     // match on the set's name (`pos`), suggest it as written (`pos(i)`)
-    let bare: Vec<&str> = known.iter().map(|k| k.split('(').next().unwrap_or(k)).collect();
+    let bare: Vec<&str> = known
+        .iter()
+        .map(|k| k.split('(').next().unwrap_or(k))
+        .collect();
     let help = match did_you_mean(name, bare.iter().copied()) {
         Some(c) => {
-            let full = known.iter().find(|k| k.split('(').next() == Some(c)).unwrap_or(&c);
+            let full = known
+                .iter()
+                .find(|k| k.split('(').next() == Some(c))
+                .unwrap_or(&c);
             format!("did you mean `{full}`? ({listing})")
         }
         None => listing,
