@@ -23,8 +23,11 @@
 //! thinning, the splits, the batch order and the initialisation — is a pure function of
 //! [`SEED`], so two runs print the same table (the timings aside).
 
+mod common;
+
 use std::time::Instant;
 
+use common::{epochs_from_args, parse_csv, stratified_split, SplitMix64};
 use dfdx::optim::Adam;
 use losskit::prelude::*;
 
@@ -58,13 +61,16 @@ type Mlp = (Linear<FEATURES, 16>, ReLU, Linear<16, 1>);
 type Model = <Mlp as BuildOnDevice<Cpu, f32>>::Built;
 type Logits<T> = Tensor<(usize, Const<1>), f32, Cpu, T>;
 type Targets = Tensor<(usize, Const<1>), f32, Cpu>;
+/// Feature rows and their labels (`true` = positive = malignant).
+type Dataset = common::Dataset<FEATURES, bool>;
+type Split = common::Split<FEATURES, bool>;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let epochs = epochs_from_args()?;
+    let epochs = epochs_from_args(DEFAULT_EPOCHS)?;
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/breast_cancer.csv");
     let raw = load_breast_cancer(path)?;
     let data = thin_positives(&raw, KEEP_EVERY_NTH_POSITIVE);
-    let shape = stratified_split(&data, TEST_FRACTION, SEED);
+    let shape = split_for_seed(&data, SEED);
     println!(
         "setup: UCI breast cancer, positive = malignant thinned to every {}th: {} samples, {} \
          positive ({:.1} %); stratified split train {} ({} pos) / test {} ({} pos), {} splits \
@@ -113,7 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut seconds = vec![0.0; objectives.len()];
     for repeat in 0..REPEATS as u64 {
         let seed = SEED + repeat;
-        let split = stratified_split(&data, TEST_FRACTION, seed);
+        let split = split_for_seed(&data, seed);
         for (k, (_, objective)) in objectives.iter().enumerate() {
             let t = Instant::now();
             let model = train(&split.train, epochs, seed, objective.as_ref());
@@ -194,7 +200,8 @@ fn train(train: &Dataset, epochs: usize, seed: u64, objective: &Objective) -> Mo
     for _ in 0..epochs {
         rng.shuffle(&mut order);
         for chunk in order.chunks(BATCH_SIZE) {
-            let (x, y) = train.batch(&dev, chunk);
+            let (x, labels) = train.batch(&dev, chunk);
+            let y = targets(&dev, &labels);
             let logits = model.forward_mut(x.traced(grads));
             let loss = objective(logits, &y);
             grads = loss.backward();
@@ -254,41 +261,17 @@ impl Confusion {
     }
 }
 
-/// Feature rows and their labels (`true` = positive = malignant).
-#[derive(Clone, Default)]
-struct Dataset {
-    rows: Vec<[f32; FEATURES]>,
-    labels: Vec<bool>,
-}
-
 impl Dataset {
-    fn len(&self) -> usize {
-        self.rows.len()
-    }
+    /// The number of positive (malignant) rows.
     fn positives(&self) -> usize {
         self.labels.iter().filter(|&&y| y).count()
     }
-    fn push(&mut self, row: [f32; FEATURES], label: bool) {
-        self.rows.push(row);
-        self.labels.push(label);
-    }
-    /// The rows at `indices` as an `[n, 30]` input and `[n, 1]` 0/1 targets.
-    fn batch(
-        &self,
-        dev: &Cpu,
-        indices: &[usize],
-    ) -> (Tensor<(usize, Const<FEATURES>), f32, Cpu>, Targets) {
-        let n = indices.len();
-        let x: Vec<f32> = indices.iter().flat_map(|&i| self.rows[i]).collect();
-        let y: Vec<f32> = indices
-            .iter()
-            .map(|&i| f32::from(u8::from(self.labels[i])))
-            .collect();
-        (
-            dev.tensor_from_vec(x, (n, Const::<FEATURES>)),
-            dev.tensor_from_vec(y, (n, Const::<1>)),
-        )
-    }
+}
+
+/// `labels` as `[n, 1]` 0/1 targets.
+fn targets(dev: &Cpu, labels: &[bool]) -> Targets {
+    let y: Vec<f32> = labels.iter().map(|&y| f32::from(u8::from(y))).collect();
+    dev.tensor_from_vec(y, (labels.len(), Const::<1>))
 }
 
 /// Parses scikit-learn's `breast_cancer.csv`. Its first line is not a list of column
@@ -296,8 +279,12 @@ impl Dataset {
 /// the features and then the class index.
 fn load_breast_cancer(path: &str) -> Result<Dataset, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().ok_or("empty file")?.split(',').collect();
+    let header: Vec<&str> = text
+        .lines()
+        .next()
+        .ok_or("empty file")?
+        .split(',')
+        .collect();
     let [n, d, classes @ ..] = header.as_slice() else {
         return Err(format!("unexpected header {header:?}"));
     };
@@ -311,31 +298,13 @@ fn load_breast_cancer(path: &str) -> Result<Dataset, String> {
         .position(|&c| c == "malignant")
         .ok_or_else(|| format!("no `malignant` class in the header {header:?}"))?;
 
-    let mut data = Dataset::default();
-    for (line_no, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let bad = |what: &str| format!("{path}:{}: {what}", line_no + 2);
-        let fields: Vec<&str> = line.split(',').collect();
-        if fields.len() != FEATURES + 1 {
-            return Err(bad(&format!(
-                "{} fields, expected {}",
-                fields.len(),
-                FEATURES + 1
-            )));
-        }
-        let mut row = [0.0f32; FEATURES];
-        for (value, field) in row.iter_mut().zip(&fields) {
-            *value = field
-                .parse()
-                .map_err(|_| bad(&format!("bad number {field:?}")))?;
-        }
-        let class: usize = fields[FEATURES]
-            .parse()
-            .map_err(|_| bad("bad class index"))?;
+    let data: Dataset = parse_csv(path, &text, 1, |field| {
+        let class: usize = field.parse().map_err(|_| "bad class index".to_string())?;
         if class >= classes.len() {
-            return Err(bad(&format!("class index {class} out of range")));
+            return Err(format!("class index {class} out of range"));
         }
-        data.push(row, class == positive);
-    }
+        Ok(class == positive)
+    })?;
     if data.len() != n {
         return Err(format!("header says {n} samples, found {}", data.len()));
     }
@@ -358,91 +327,9 @@ fn thin_positives(data: &Dataset, nth: usize) -> Dataset {
     out
 }
 
-struct Split {
-    train: Dataset,
-    test: Dataset,
-}
-
-/// Shuffles each class with `seed` and holds out `test_fraction` of it (rounded); then
-/// standardises every feature with the mean and standard deviation of the training part.
-fn stratified_split(data: &Dataset, test_fraction: f64, seed: u64) -> Split {
-    let mut rng = SplitMix64(seed);
-    let (mut train, mut test) = (Dataset::default(), Dataset::default());
-    for class in [true, false] {
-        let mut idx: Vec<usize> = (0..data.len())
-            .filter(|&i| data.labels[i] == class)
-            .collect();
-        rng.shuffle(&mut idx);
-        let n_test = (idx.len() as f64 * test_fraction).round() as usize;
-        for (k, &i) in idx.iter().enumerate() {
-            let part = if k < n_test { &mut test } else { &mut train };
-            part.push(data.rows[i], class);
-        }
-    }
-    let mut mean = [0.0f64; FEATURES];
-    let mut var = [0.0f64; FEATURES];
-    let n = train.len() as f64;
-    for row in &train.rows {
-        for (m, &v) in mean.iter_mut().zip(row) {
-            *m += f64::from(v) / n;
-        }
-    }
-    for row in &train.rows {
-        for ((s, &m), &v) in var.iter_mut().zip(&mean).zip(row) {
-            *s += (f64::from(v) - m).powi(2) / n;
-        }
-    }
-    for part in [&mut train, &mut test] {
-        for row in &mut part.rows {
-            for ((v, &m), &s) in row.iter_mut().zip(&mean).zip(&var) {
-                *v = ((f64::from(*v) - m) / s.sqrt().max(1e-12)) as f32;
-            }
-        }
-    }
-    Split { train, test }
-}
-
-/// A tiny, seedable generator (SplitMix64), so the example needs nothing beyond std.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Fisher–Yates.
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = (self.next_u64() % (i as u64 + 1)) as usize;
-            items.swap(i, j);
-        }
-    }
-}
-
-/// `--epochs N` / `--epochs=N`, else `LOSSKIT_EPOCHS`, else the default.
-fn epochs_from_args() -> Result<usize, String> {
-    let parse = |s: &str| {
-        s.parse::<usize>()
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| format!("epochs must be a positive integer, got {s:?}"))
-    };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [] => {}
-        [flag, n] if flag == "--epochs" => return parse(n),
-        [arg] if arg.starts_with("--epochs=") => return parse(&arg["--epochs=".len()..]),
-        _ => {
-            return Err(format!(
-                "unexpected arguments {args:?}; usage: imbalanced_metric_loss [--epochs N]"
-            ))
-        }
-    }
-    match std::env::var("LOSSKIT_EPOCHS") {
-        Ok(v) => parse(&v),
-        Err(_) => Ok(DEFAULT_EPOCHS),
-    }
+/// The stratified split of `data` for `seed`: [`TEST_FRACTION`] of each class held out
+/// (positives shuffled first, then negatives), every feature standardised with the training
+/// part's mean and standard deviation (floored at 1e-12).
+fn split_for_seed(data: &Dataset, seed: u64) -> Split {
+    stratified_split(data, [true, false], TEST_FRACTION, seed, |sd| sd.max(1e-12))
 }

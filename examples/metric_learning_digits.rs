@@ -31,8 +31,11 @@
 //! on the standardised pixels themselves. Everything is a pure function of [`SEED`]: two
 //! runs print the same figures (the timings aside).
 
+mod common;
+
 use std::time::Instant;
 
+use common::{epochs_from_args, parse_csv, stratified_split, SplitMix64};
 use dfdx::optim::Adam;
 use losskit::prelude::*;
 
@@ -53,13 +56,21 @@ const EMBEDDING: usize = 32;
 const CLASSES: usize = 10;
 type Mlp = (Linear<FEATURES, HIDDEN>, ReLU, Linear<HIDDEN, EMBEDDING>);
 type Model = <Mlp as BuildOnDevice<Cpu, f32>>::Built;
-type Input = Tensor<(usize, Const<FEATURES>), f32, Cpu>;
+/// Images (standardised pixels once split) and their digits.
+type Dataset = common::Dataset<FEATURES, usize>;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let epochs = epochs_from_args()?;
+    let epochs = epochs_from_args(DEFAULT_EPOCHS)?;
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv");
     let data = load_digits(path)?;
-    let split = stratified_split(&data, TEST_FRACTION, SEED);
+    let split = stratified_split(&data, 0..CLASSES, TEST_FRACTION, SEED, |sd| {
+        // A pixel constant over the training part is only centred.
+        if sd > 1e-6 {
+            sd
+        } else {
+            1.0
+        }
+    });
     let batches_per_epoch = split.train.len().div_ceil(P * K);
     println!(
         "setup: UCI optdigits (test part), {} images × {FEATURES} pixels, {CLASSES} digits; \
@@ -208,162 +219,18 @@ impl PkSampler {
     }
 }
 
-/// Images (standardised pixels) and their digits.
-#[derive(Clone, Default)]
-struct Dataset {
-    rows: Vec<[f32; FEATURES]>,
-    labels: Vec<usize>,
-}
-
-impl Dataset {
-    fn len(&self) -> usize {
-        self.rows.len()
-    }
-    fn push(&mut self, row: [f32; FEATURES], label: usize) {
-        self.rows.push(row);
-        self.labels.push(label);
-    }
-    /// The rows at `indices` as an `[n, 64]` input, with their labels.
-    fn batch(&self, dev: &Cpu, indices: &[usize]) -> (Input, Vec<usize>) {
-        let x: Vec<f32> = indices.iter().flat_map(|&i| self.rows[i]).collect();
-        let y = indices.iter().map(|&i| self.labels[i]).collect();
-        (
-            dev.tensor_from_vec(x, (indices.len(), Const::<FEATURES>)),
-            y,
-        )
-    }
-}
-
 /// Parses `digits.csv`: no header; 64 pixel counts then the digit on each line.
 fn load_digits(path: &str) -> Result<Dataset, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    let mut data = Dataset::default();
-    for (line_no, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let bad = |what: &str| format!("{path}:{}: {what}", line_no + 1);
-        let fields: Vec<&str> = line.split(',').collect();
-        if fields.len() != FEATURES + 1 {
-            return Err(bad(&format!(
-                "{} fields, expected {}",
-                fields.len(),
-                FEATURES + 1
-            )));
-        }
-        let mut row = [0.0f32; FEATURES];
-        for (value, field) in row.iter_mut().zip(&fields) {
-            *value = field
-                .trim()
-                .parse()
-                .map_err(|_| bad(&format!("bad number {field:?}")))?;
-        }
-        let digit: usize = fields[FEATURES]
-            .trim()
-            .parse()
-            .map_err(|_| bad("bad digit"))?;
+    let data: Dataset = parse_csv(path, &text, 0, |field| {
+        let digit: usize = field.parse().map_err(|_| "bad digit".to_string())?;
         if digit >= CLASSES {
-            return Err(bad(&format!("digit {digit} out of range")));
+            return Err(format!("digit {digit} out of range"));
         }
-        data.push(row, digit);
-    }
+        Ok(digit)
+    })?;
     if data.len() == 0 {
         return Err(format!("{path}: no rows"));
     }
     Ok(data)
-}
-
-struct Split {
-    train: Dataset,
-    test: Dataset,
-}
-
-/// Shuffles each digit with `seed` and holds out `test_fraction` of it (rounded); then
-/// standardises every pixel with the mean and standard deviation of the training part
-/// (a pixel constant there is only centred).
-fn stratified_split(data: &Dataset, test_fraction: f64, seed: u64) -> Split {
-    let mut rng = SplitMix64(seed);
-    let (mut train, mut test) = (Dataset::default(), Dataset::default());
-    for class in 0..CLASSES {
-        let mut idx: Vec<usize> = (0..data.len())
-            .filter(|&i| data.labels[i] == class)
-            .collect();
-        rng.shuffle(&mut idx);
-        let n_test = (idx.len() as f64 * test_fraction).round() as usize;
-        for (k, &i) in idx.iter().enumerate() {
-            let part = if k < n_test { &mut test } else { &mut train };
-            part.push(data.rows[i], class);
-        }
-    }
-    let n = train.len() as f64;
-    let mut mean = [0.0f64; FEATURES];
-    let mut var = [0.0f64; FEATURES];
-    for row in &train.rows {
-        for (m, &v) in mean.iter_mut().zip(row) {
-            *m += f64::from(v) / n;
-        }
-    }
-    for row in &train.rows {
-        for ((s, &m), &v) in var.iter_mut().zip(&mean).zip(row) {
-            *s += (f64::from(v) - m).powi(2) / n;
-        }
-    }
-    let scale: Vec<f64> = var
-        .iter()
-        .map(|&v| if v.sqrt() > 1e-6 { v.sqrt() } else { 1.0 })
-        .collect();
-    for part in [&mut train, &mut test] {
-        for row in &mut part.rows {
-            for ((v, &m), &s) in row.iter_mut().zip(&mean).zip(&scale) {
-                *v = ((f64::from(*v) - m) / s) as f32;
-            }
-        }
-    }
-    Split { train, test }
-}
-
-/// A tiny, seedable generator (SplitMix64), so the example needs nothing beyond std.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Fisher–Yates.
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = (self.next_u64() % (i as u64 + 1)) as usize;
-            items.swap(i, j);
-        }
-    }
-}
-
-/// `--epochs N` / `--epochs=N`, else `LOSSKIT_EPOCHS`, else the default.
-fn epochs_from_args() -> Result<usize, String> {
-    let parse = |s: &str| {
-        s.parse::<usize>()
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| format!("epochs must be a positive integer, got {s:?}"))
-    };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [] => {}
-        [flag, n] if flag == "--epochs" => return parse(n),
-        [arg] if arg.starts_with("--epochs=") => return parse(&arg["--epochs=".len()..]),
-        _ => {
-            return Err(format!(
-                "unexpected arguments {args:?}; usage: metric_learning_digits [--epochs N]"
-            ))
-        }
-    }
-    match std::env::var("LOSSKIT_EPOCHS") {
-        Ok(v) => parse(&v),
-        Err(_) => Ok(DEFAULT_EPOCHS),
-    }
 }
