@@ -352,6 +352,28 @@ impl<'a> KernelCx<'a> {
         }
     }
 
+    /// The nodes of `filter`, then `continue` to the next element where it does not hold.
+    fn skip_unless(&self, filter: Option<NodeId>, emitted: &mut HashSet<NodeId>) -> TokenStream {
+        match filter {
+            Some(f) => {
+                let nodes = self.emit_nodes(&[f], emitted, |_| true);
+                let fi = n_ident(f);
+                quote!(#nodes if !#fi { continue; })
+            }
+            None => TokenStream::new(),
+        }
+    }
+
+    /// The length of one row (all axes but the first) of raw input `id`.
+    fn input_row_len(&self, id: InputId) -> TokenStream {
+        self.family.raw_inputs()[id.0 as usize].axes[1..]
+            .iter()
+            .fold(quote!(1usize), |acc, d| {
+                let d = dim_ident(*d);
+                quote!(#acc * #d)
+            })
+    }
+
     /// The product of the dimensions of `vars` (a row's length).
     fn row_len(&self, vars: &[VarId]) -> TokenStream {
         vars.iter().fold(quote!(1usize), |acc, v| {
@@ -456,14 +478,7 @@ impl<'a> KernelCx<'a> {
                 let hoisted =
                     self.emit_nodes(&roots, &mut emitted, |n| !self.free(n).contains(var));
                 let (in_filter, in_body) = self.split_children(s, *filter, None);
-                let filter_nodes = match filter {
-                    Some(f) => {
-                        let nodes = self.emit_nodes(&[*f], &mut emitted, |_| true);
-                        let fi = n_ident(*f);
-                        quote!(#nodes if !#fi { continue; })
-                    }
-                    None => TokenStream::new(),
-                };
+                let filter_nodes = self.skip_unless(*filter, &mut emitted);
                 let body_nodes = self.emit_nodes(&[*b], &mut emitted, |_| true);
                 let x = n_ident(*b);
                 let (vi, d) = (v_ident(*var), self.dim(*var));
@@ -514,14 +529,7 @@ impl<'a> KernelCx<'a> {
         let roots: Vec<NodeId> = filter.iter().copied().chain([*b]).collect();
         let hoisted = self.emit_nodes(&roots, &mut emitted, |n| !self.free(n).contains(var));
         let (in_filter, in_body) = self.split_children(s, *filter, None);
-        let filter_nodes = match filter {
-            Some(f) => {
-                let nodes = self.emit_nodes(&[*f], &mut emitted, |_| true);
-                let fi = n_ident(*f);
-                quote!(#nodes if !#fi { continue; })
-            }
-            None => TokenStream::new(),
-        };
+        let filter_nodes = self.skip_unless(*filter, &mut emitted);
         let body_nodes = self.emit_nodes(&[*b], &mut emitted, |_| true);
         let x = n_ident(*b);
         let (vi, d) = (v_ident(*var), self.dim(*var));
@@ -776,11 +784,7 @@ impl<'a> KernelCx<'a> {
             if let Some((target, var)) = self.parallel_reduction(sg) {
                 // a loss's outer sum over samples: each sample writes its own gradient row
                 let g = format_ident!("__g{}", target.0);
-                let axes = &self.family.raw_inputs()[target.0 as usize].axes[1..];
-                let row_len = axes.iter().fold(quote!(1usize), |acc, d| {
-                    let d = dim_ident(*d);
-                    quote!(#acc * #d)
-                });
+                let row_len = self.input_row_len(target);
                 // each sample's work: its row, over the classes or references
                 let work = quote!(__d_classes * __d_refs);
                 let _ = var;
@@ -800,11 +804,7 @@ impl<'a> KernelCx<'a> {
                 let (outer, rest) = (slot.free[0], &slot.free[1..]);
                 let v0 = v_ident(outer);
                 let g = format_ident!("__g{}", target.0);
-                let axes = &self.family.raw_inputs()[target.0 as usize].axes[1..];
-                let row_len = axes.iter().fold(quote!(1usize), |acc, d| {
-                    let d = dim_ident(*d);
-                    quote!(#acc * #d)
-                });
+                let row_len = self.input_row_len(target);
                 let work = self.inner_work(sg.slot, &self.row_len(rest));
                 self.row_mode.set(Some(target));
                 let element = self.element_backward(sg);
@@ -951,14 +951,7 @@ impl<'a> KernelCx<'a> {
                 }
                 let needed = self.values_needed(sg.slot, &read_roots);
                 let (in_filter, in_body) = self.split_children(sg.slot, *filter, Some(&needed));
-                let filter_nodes = match filter {
-                    Some(f) => {
-                        let nodes = self.emit_nodes(&[*f], &mut emitted, |_| true);
-                        let fi = n_ident(*f);
-                        quote!(#nodes if !#fi { continue; })
-                    }
-                    None => TokenStream::new(),
-                };
+                let filter_nodes = self.skip_unless(*filter, &mut emitted);
                 let arg_select = if matches!(op, Red::Max | Red::Min) {
                     let nodes = self.emit_nodes(&[*body], &mut emitted, |_| true);
                     let x = n_ident(*body);
