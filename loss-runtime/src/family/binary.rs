@@ -7,7 +7,7 @@
 use dfdx::prelude::*;
 
 use crate::core::info::{InputInfo, InputKind};
-use crate::core::kernel::{Batch, Kernel, Workspace};
+use crate::core::kernel::Kernel;
 use crate::core::real::Real;
 use crate::core::tape;
 use crate::error::LossError;
@@ -111,18 +111,6 @@ fn check_inputs<R: Real>(
     Ok(n)
 }
 
-fn batch<'a, R>(values: &'a [&'a [R]], n: usize, from_logits: bool) -> Batch<'a, R> {
-    Batch {
-        values,
-        labels: &[],
-        samples: n,
-        classes: 1,
-        refs: 1,
-        from_logits,
-        exclude_self: false,
-    }
-}
-
 /// Validates the input, runs `kernel` and attaches its derived backward.
 pub fn try_forward<K, S, E, T>(
     kernel: &K,
@@ -148,16 +136,11 @@ where
         &y,
         from_logits,
     )?;
-    let mut ws = Workspace::default();
-    let value = kernel.kernel_forward(&batch(&[&p, &y], n, from_logits), &mut ws);
-    if !T::OWNS_TAPE {
-        return Ok(tape::attach(preds, value, |_: E, _: &mut [E]| {}));
-    }
-    let kernel = kernel.clone();
-    Ok(tape::attach(preds, value, move |seed, grad| {
-        let values: [&[E]; 2] = [&p, &y];
-        kernel.kernel_backward(&batch(&values, n, from_logits), &ws, seed, &mut [grad]);
-    }))
+    let layout = super::Layout {
+        from_logits,
+        ..super::Layout::samples(n)
+    };
+    Ok(super::run(kernel, preds, vec![p, y], Vec::new(), layout))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use dfdx::prelude::*;
 
 use crate::core::info::{InputInfo, InputKind};
-use crate::core::kernel::{Batch, Kernel, Workspace};
+use crate::core::kernel::Kernel;
 use crate::core::real::Real;
 use crate::core::tape;
 use crate::error::LossError;
@@ -67,23 +67,6 @@ fn check_inputs<R: Real>(
     Ok((n, c))
 }
 
-fn batch<'a, R>(
-    values: &'a [&'a [R]],
-    labels: &'a [&'a [usize]],
-    n: usize,
-    c: usize,
-) -> Batch<'a, R> {
-    Batch {
-        values,
-        labels,
-        samples: n,
-        classes: c,
-        refs: 1,
-        from_logits: true,
-        exclude_self: false,
-    }
-}
-
 /// Validates the input, runs `kernel` and attaches its derived backward.
 pub fn try_forward<K, S, E, T>(
     kernel: &K,
@@ -99,17 +82,18 @@ where
     kernel.validate()?;
     let z = tape::read(&logits);
     let (n, c) = check_inputs(logits.shape().concrete().as_ref(), &z, labels)?;
-    let mut ws = Workspace::default();
-    let value = kernel.kernel_forward(&batch(&[&z], &[labels], n, c), &mut ws);
-    if !T::OWNS_TAPE {
-        return Ok(tape::attach(logits, value, |_: E, _: &mut [E]| {}));
-    }
-    let (kernel, labels) = (kernel.clone(), labels.to_vec());
-    Ok(tape::attach(logits, value, move |seed, grad| {
-        let values: [&[E]; 1] = [&z];
-        let labels: [&[usize]; 1] = [&labels];
-        kernel.kernel_backward(&batch(&values, &labels, n, c), &ws, seed, &mut [grad]);
-    }))
+    let layout = super::Layout {
+        classes: c,
+        from_logits: true,
+        ..super::Layout::samples(n)
+    };
+    Ok(super::run(
+        kernel,
+        logits,
+        vec![z],
+        vec![labels.to_vec()],
+        layout,
+    ))
 }
 
 #[cfg(test)]

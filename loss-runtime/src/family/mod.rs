@@ -8,8 +8,80 @@ pub mod logits;
 pub mod pairs;
 pub mod scores;
 
+use dfdx::prelude::{Cpu, Dtype, Shape, Tape, Tensor};
+
+use crate::core::kernel::{Batch, Kernel, Workspace};
 use crate::core::real::Real;
+use crate::core::tape;
 use crate::error::LossError;
+
+/// A batch's sizes and switches: everything [`Batch`] holds besides the data.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Layout {
+    pub samples: usize,
+    pub classes: usize,
+    pub refs: usize,
+    pub from_logits: bool,
+    pub exclude_self: bool,
+}
+
+impl Layout {
+    /// One sample per row, nothing else (the binary family's shape).
+    pub fn samples(n: usize) -> Self {
+        Self {
+            samples: n,
+            classes: 1,
+            refs: 1,
+            from_logits: false,
+            exclude_self: false,
+        }
+    }
+
+    pub fn batch<'a, R>(self, values: &'a [&'a [R]], labels: &'a [&'a [usize]]) -> Batch<'a, R> {
+        Batch {
+            values,
+            labels,
+            samples: self.samples,
+            classes: self.classes,
+            refs: self.refs,
+            from_logits: self.from_logits,
+            exclude_self: self.exclude_self,
+        }
+    }
+}
+
+/// Runs `kernel` forward on a checked batch (`values[0]` holds `input`'s elements) and
+/// attaches its derived backward to `input`'s tape, owning the batch; with a `NoneTape`
+/// nothing is kept for a backward.
+pub(crate) fn run<K, S, E, T>(
+    kernel: &K,
+    input: Tensor<S, E, Cpu, T>,
+    values: Vec<Vec<E>>,
+    labels: Vec<Vec<usize>>,
+    layout: Layout,
+) -> Tensor<(), E, Cpu, T>
+where
+    K: Kernel,
+    S: Shape,
+    E: Dtype + Real,
+    T: Tape<E, Cpu>,
+{
+    let mut ws = Workspace::default();
+    let value = {
+        let v: Vec<&[E]> = values.iter().map(Vec::as_slice).collect();
+        let l: Vec<&[usize]> = labels.iter().map(Vec::as_slice).collect();
+        kernel.kernel_forward(&layout.batch(&v, &l), &mut ws)
+    };
+    if !T::OWNS_TAPE {
+        return tape::attach(input, value, |_: E, _: &mut [E]| {});
+    }
+    let kernel = kernel.clone();
+    tape::attach(input, value, move |seed, grad| {
+        let v: Vec<&[E]> = values.iter().map(Vec::as_slice).collect();
+        let l: Vec<&[usize]> = labels.iter().map(Vec::as_slice).collect();
+        kernel.kernel_backward(&layout.batch(&v, &l), &ws, seed, &mut [grad]);
+    })
+}
 
 /// The first non-finite element of `xs`, as an error naming `input`.
 pub(crate) fn check_finite<R: Real>(input: &'static str, xs: &[R]) -> Result<(), LossError> {

@@ -18,7 +18,7 @@
 use dfdx::prelude::*;
 
 use crate::core::info::{InputInfo, InputKind};
-use crate::core::kernel::{Batch, Kernel, Workspace};
+use crate::core::kernel::{Kernel, Workspace};
 use crate::core::real::Real;
 use crate::core::similarity::{similarity, similarity_with};
 use crate::core::tape;
@@ -128,21 +128,12 @@ fn check_inputs<R: Real>(
     super::check_finite("similarities", s)
 }
 
-fn batch<'a, R>(
-    values: &'a [&'a [R]],
-    labels: &'a [&'a [usize]],
-    n: usize,
-    m: usize,
-    exclude_self: bool,
-) -> Batch<'a, R> {
-    Batch {
-        values,
-        labels,
-        samples: n,
-        classes: 1,
+/// The layout of an `n × m` similarity matrix.
+fn layout(n: usize, m: usize, exclude_self: bool) -> super::Layout {
+    super::Layout {
         refs: m,
-        from_logits: false,
         exclude_self,
+        ..super::Layout::samples(n)
     }
 }
 
@@ -167,25 +158,13 @@ where
     let exclude_self = ref_labels.is_none();
     let labels = labels.to_vec();
     let ref_labels = ref_labels.map_or_else(|| labels.clone(), <[usize]>::to_vec);
-    let mut ws = Workspace::default();
-    let value = kernel.kernel_forward(
-        &batch(&[&s], &[&labels, &ref_labels], n, m, exclude_self),
-        &mut ws,
-    );
-    if !T::OWNS_TAPE {
-        return Ok(tape::attach(similarities, value, |_: E, _: &mut [E]| {}));
-    }
-    let kernel = kernel.clone();
-    Ok(tape::attach(similarities, value, move |seed, grad| {
-        let values: [&[E]; 1] = [&s];
-        let labels: [&[usize]; 2] = [&labels, &ref_labels];
-        kernel.kernel_backward(
-            &batch(&values, &labels, n, m, exclude_self),
-            &ws,
-            seed,
-            &mut [grad],
-        );
-    }))
+    Ok(super::run(
+        kernel,
+        similarities,
+        vec![s],
+        vec![labels, ref_labels],
+        layout(n, m, exclude_self),
+    ))
 }
 
 fn check_embeddings<R: Real>(
@@ -304,7 +283,7 @@ where
     let ref_labels = ref_labels.unwrap_or(labels);
     let values: [&[E]; 1] = [&s];
     let label_sets: [&[usize]; 2] = [labels, ref_labels];
-    let b = batch(&values, &label_sets, n, m, exclude_self);
+    let b = layout(n, m, exclude_self).batch(&values, &label_sets);
     let mut ws = Workspace::default();
     kernel.kernel_forward(&b, &mut ws);
     let mut w = vec![E::zero(); n * m];

@@ -5,7 +5,7 @@
 use dfdx::prelude::*;
 
 use crate::core::info::{InputInfo, InputKind};
-use crate::core::kernel::{Batch, Kernel, Workspace};
+use crate::core::kernel::Kernel;
 use crate::core::real::Real;
 use crate::core::tape;
 use crate::error::LossError;
@@ -73,18 +73,6 @@ fn check_inputs<R: Real>(
     Ok((q, d))
 }
 
-fn batch<'a, R>(values: &'a [&'a [R]], q: usize, d: usize) -> Batch<'a, R> {
-    Batch {
-        values,
-        labels: &[],
-        samples: q,
-        classes: 1,
-        refs: d,
-        from_logits: false,
-        exclude_self: false,
-    }
-}
-
 /// Validates the input, runs `kernel` and attaches its derived backward.
 pub fn try_forward<K, S, E, T>(
     kernel: &K,
@@ -106,14 +94,9 @@ where
         relevance.shape().concrete().as_ref(),
         &r,
     )?;
-    let mut ws = Workspace::default();
-    let value = kernel.kernel_forward(&batch(&[&s, &r], q, d), &mut ws);
-    if !T::OWNS_TAPE {
-        return Ok(tape::attach(scores, value, |_: E, _: &mut [E]| {}));
-    }
-    let kernel = kernel.clone();
-    Ok(tape::attach(scores, value, move |seed, grad| {
-        let values: [&[E]; 2] = [&s, &r];
-        kernel.kernel_backward(&batch(&values, q, d), &ws, seed, &mut [grad]);
-    }))
+    let layout = super::Layout {
+        refs: d,
+        ..super::Layout::samples(q)
+    };
+    Ok(super::run(kernel, scores, vec![s, r], Vec::new(), layout))
 }
