@@ -20,8 +20,6 @@ pub fn emit(
     forward: TokenStream,
     backward: TokenStream,
 ) -> TokenStream {
-    let vis = &def.item.sig.ident;
-    let _ = vis;
     let vis = &def.item.vis;
     let fn_name = def.item.sig.ident.to_string();
     let docs = &def.docs;

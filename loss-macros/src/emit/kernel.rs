@@ -337,8 +337,8 @@ impl<'a> KernelCx<'a> {
 
     /// For a top-level reduction without free indices (a loss's outer sum or mean over its
     /// samples) whose iterations each write only their own row of one input's gradient:
-    /// that input and the reduction's index.
-    fn parallel_reduction(&self, sg: &SlotGrad) -> Option<(InputId, VarId)> {
+    /// that input.
+    fn parallel_reduction(&self, sg: &SlotGrad) -> Option<InputId> {
         let slot = self.prog.slot(sg.slot);
         match &slot.kind {
             SlotKind::Reduce {
@@ -346,7 +346,7 @@ impl<'a> KernelCx<'a> {
                 var,
                 ..
             } if slot.free.is_empty() && slot.params.is_empty() && !self.is_local(sg.slot) => {
-                Some((self.row_target_over(sg, *var)?, *var))
+                self.row_target_over(sg, *var)
             }
             _ => None,
         }
@@ -656,7 +656,7 @@ impl<'a> KernelCx<'a> {
                     let v0 = v_ident(outer);
                     let (row_len, ridx) = (self.row_len(rest), self.row_index(rest));
                     let work = self.inner_work(s, &row_len);
-                    let element = if is_mean {
+                    if is_mean {
                         let rows = self.loops(rest, quote! {
                             #stmts
                             __row[#ridx] = #value;
@@ -674,9 +674,7 @@ impl<'a> KernelCx<'a> {
                         quote! {
                             #rt::parallel::rows(&mut #buf, #row_len, #work, |#v0, __row| { #rows });
                         }
-                    };
-                    let _ = &idx;
-                    element
+                    }
                 }
                 None => quote! {
                     #stmts
@@ -781,13 +779,12 @@ impl<'a> KernelCx<'a> {
             }
             let slot = self.prog.slot(sg.slot);
             let (a, idx) = (a_ident(sg.slot), self.slot_index(sg.slot));
-            if let Some((target, var)) = self.parallel_reduction(sg) {
+            if let Some(target) = self.parallel_reduction(sg) {
                 // a loss's outer sum over samples: each sample writes its own gradient row
                 let g = format_ident!("__g{}", target.0);
                 let row_len = self.input_row_len(target);
                 // each sample's work: its row, over the classes or references
                 let work = quote!(__d_classes * __d_refs);
-                let _ = var;
                 self.row_mode.set(Some(target));
                 let element = self.element_backward_with(sg, Some((g, row_len, work)));
                 self.row_mode.set(None);
