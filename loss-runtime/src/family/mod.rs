@@ -1,5 +1,5 @@
 //! Input adapters, one per family: they check what the user passed, lay it out as a
-//! [`Batch`](crate::core::kernel::Batch), run the generated kernel and hand its backward
+//! [`Batch`], run the generated kernel and hand its backward
 //! to the tape.
 
 pub mod binary;
