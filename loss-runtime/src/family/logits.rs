@@ -35,19 +35,7 @@ fn check_inputs<R: Real>(
     logits: &[R],
     labels: &[usize],
 ) -> Result<(usize, usize), LossError> {
-    let (n, c) = match dims {
-        [n, c] => (*n, *c),
-        _ => {
-            return Err(LossError::BadShape {
-                input: "logits",
-                shape: dims.to_vec(),
-                expected: "[N, C]",
-            })
-        }
-    };
-    if n == 0 || c == 0 {
-        return Err(LossError::EmptyBatch { input: "logits" });
-    }
+    let (n, c) = super::matrix_dims("logits", dims, "[N, C]")?;
     if labels.len() != n {
         return Err(LossError::BatchSizeMismatch {
             expected_by: "logits",

@@ -83,6 +83,25 @@ where
     })
 }
 
+/// The `(rows, columns)` of a rank-2 input, refusing any other rank and empty matrices.
+pub(crate) fn matrix_dims(
+    input: &'static str,
+    dims: &[usize],
+    expected: &'static str,
+) -> Result<(usize, usize), LossError> {
+    let [rows, cols] = *dims else {
+        return Err(LossError::BadShape {
+            input,
+            shape: dims.to_vec(),
+            expected,
+        });
+    };
+    if rows == 0 || cols == 0 {
+        return Err(LossError::EmptyBatch { input });
+    }
+    Ok((rows, cols))
+}
+
 /// The first non-finite element of `xs`, as an error naming `input`.
 pub(crate) fn check_finite<R: Real>(input: &'static str, xs: &[R]) -> Result<(), LossError> {
     match xs.iter().position(|x| !x.is_finite()) {

@@ -37,19 +37,7 @@ fn check_inputs<R: Real>(
     relevance_dims: &[usize],
     relevance: &[R],
 ) -> Result<(usize, usize), LossError> {
-    let (q, d) = match dims {
-        [q, d] => (*q, *d),
-        _ => {
-            return Err(LossError::BadShape {
-                input: "scores",
-                shape: dims.to_vec(),
-                expected: "[Q, D]",
-            })
-        }
-    };
-    if q == 0 || d == 0 {
-        return Err(LossError::EmptyBatch { input: "scores" });
-    }
+    let (q, d) = super::matrix_dims("scores", dims, "[Q, D]")?;
     if relevance_dims != dims {
         return Err(LossError::BadShape {
             input: "relevance",
