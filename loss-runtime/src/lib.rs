@@ -6,6 +6,7 @@
 extern crate self as losskit;
 
 pub mod catalogue;
+pub mod check;
 pub mod core;
 pub mod error;
 pub mod family;
