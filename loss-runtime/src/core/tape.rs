@@ -22,10 +22,20 @@ pub fn read<S: Shape, E: Dtype, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
 /// Wraps `value` in a rank-0 tensor carrying `input`'s tape, and registers `backward`
 /// as the one backward op of the loss head.
 ///
-/// `backward(seed, grad)` must add `seed · ∂L/∂input` into `grad` (laid out like `input`).
-/// It only runs when the tape owns gradients. The input must not be a broadcast view
-/// (its gradient buffer would be smaller than its shape); dfdx then reports
-/// `CpuError::WrongNumElements` from `backward`.
+/// `backward(seed, grad)` must add `seed · ∂L/∂input` into `grad`, in logical row-major
+/// order (the order [`read`] gives). It only runs when the tape owns gradients.
+///
+/// # Layouts
+///
+/// dfdx's `permute` and `broadcast` keep a tensor's id and storage and only change its
+/// strides, and dfdx lays a gradient out like the storage: transposed for a permuted
+/// tensor, and shorter than the shape for a broadcast one. So a traced input that is not
+/// contiguous row-major is first made contiguous through dfdx (one copy, one op on the
+/// tape); `backward` writes into that copy's row-major gradient, and dfdx's own backward
+/// of the copy adds it into the original storage through its strides, summing over the
+/// copies of a broadcast element. dfdx keeps strides private, so this is the one way to
+/// reach them. A contiguous input (the usual case) is neither copied nor given an extra
+/// op: `backward` writes into its gradient in place.
 pub fn attach<S, E, T, B>(
     input: Tensor<S, E, Cpu, T>,
     value: E,
@@ -38,6 +48,12 @@ where
     B: 'static + FnOnce(E, &mut [E]),
 {
     let numel = input.shape().num_elements();
+    // a no-op (same id, no copy) when `input` is already contiguous
+    let input = if T::OWNS_TAPE {
+        input.contiguous()
+    } else {
+        input
+    };
     let (input, mut tape) = input.split_tape();
     let out: Tensor<(), E, Cpu> = input.device().tensor(value);
     if T::OWNS_TAPE {
@@ -47,7 +63,7 @@ where
         tape.add_backward_op(move |grads| {
             let seed = grads.get_or_alloc_mut(&out_ghost)?[0];
             let grad = grads.get_or_alloc_mut(&input_ghost)?;
-            // a broadcast view stores fewer elements than its shape has
+            // cannot happen once `input` is contiguous; an error beats an index panic
             if grad.len() != numel {
                 return Err(CpuError::WrongNumElements);
             }
@@ -56,4 +72,105 @@ where
         });
     }
     out.put_tape(tape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Σ_k w_k x_k` over `x`'s elements in logical order, as a loss head through
+    /// [`attach`]: its gradient is `w`, in logical order.
+    fn weighted<S: Shape, T: Tape<f64, Cpu>>(
+        x: Tensor<S, f64, Cpu, T>,
+        w: Vec<f64>,
+    ) -> Tensor<(), f64, Cpu, T> {
+        let value = read(&x).iter().zip(&w).map(|(a, b)| a * b).sum();
+        attach(x, value, move |seed, grad| {
+            for (g, w) in grad.iter_mut().zip(&w) {
+                *g += seed * w;
+            }
+        })
+    }
+
+    /// `0.5, 1.5, 2.5, …`: distinct weights, so a misplaced one shows.
+    fn weights(n: usize) -> Vec<f64> {
+        (0..n).map(|k| k as f64 + 0.5).collect()
+    }
+
+    #[test]
+    fn contiguous_input_gets_its_gradient_in_place() {
+        let dev: Cpu = Default::default();
+        let x: Tensor<Rank2<2, 3>, f64, _> = dev.tensor([[1., 2., 3.], [4., 5., 6.]]);
+        let out = weighted(x.leaky_trace(), weights(6));
+        assert_eq!(out.array(), 0.5 + 3.0 + 7.5 + 14.0 + 22.5 + 33.0);
+        assert_eq!(out.backward().get(&x).as_vec(), weights(6));
+    }
+
+    #[test]
+    fn permuted_input_gets_the_gradient_of_each_element() {
+        let dev: Cpu = Default::default();
+        let x: Tensor<Rank2<2, 3>, f64, _> = dev.tensor([[1., 2., 3.], [4., 5., 6.]]);
+        let w = weights(6);
+        // element (i, j) of the 3 × 2 view is x[j][i], weighted by w[2i + j]
+        let out = weighted(x.leaky_trace().permute::<Rank2<3, 2>, _>(), w.clone());
+        let want: Vec<f64> = (0..6).map(|k| w[2 * (k % 3) + k / 3]).collect();
+        assert_eq!(out.backward().get(&x).as_vec(), want);
+    }
+
+    #[test]
+    fn broadcast_input_sums_over_its_copies() {
+        let dev: Cpu = Default::default();
+        let w = weights(12);
+        // one row copied to 4 rows: x[k] appears at (i, k) for every i
+        let x: Tensor<Rank1<3>, f64, _> = dev.tensor([1., 2., 3.]);
+        let out = weighted(x.leaky_trace().broadcast::<Rank2<4, 3>, _>(), w.clone());
+        let want: Vec<f64> = (0..3).map(|k| (0..4).map(|i| w[3 * i + k]).sum()).collect();
+        assert_eq!(out.backward().get(&x).as_vec(), want);
+        // the same copies, reached through a broadcast along the last axis and a permute
+        let out = weighted(
+            x.leaky_trace()
+                .broadcast::<Rank2<3, 4>, _>()
+                .permute::<Rank2<4, 3>, _>(),
+            w.clone(),
+        );
+        assert_eq!(out.backward().get(&x).as_vec(), want);
+        // a scalar broadcast to a vector, and a vector of one to a column
+        let c: Tensor<(), f64, _> = dev.tensor(2.0);
+        let out = weighted(c.leaky_trace().broadcast::<Rank1<4>, _>(), weights(4));
+        assert_eq!(out.backward().get(&c).as_vec(), vec![8.0]);
+        let p: Tensor<Rank1<1>, f64, _> = dev.tensor([2.0]);
+        let out = weighted(p.leaky_trace().broadcast::<Rank2<4, 1>, _>(), weights(4));
+        assert_eq!(out.backward().get(&p).as_vec(), vec![8.0]);
+    }
+
+    #[test]
+    fn sliced_input_gets_the_gradient_of_its_rows() {
+        let dev: Cpu = Default::default();
+        let x: Tensor<Rank2<4, 2>, f64, _> = dev.tensor([[1., 2.], [3., 4.], [5., 6.], [7., 8.]]);
+        let out = weighted(x.leaky_trace().slice((1..3, ..)), weights(4));
+        assert_eq!(
+            out.backward().get(&x).as_vec(),
+            vec![0.0, 0.0, 0.5, 1.5, 2.5, 3.5, 0.0, 0.0]
+        );
+    }
+
+    #[test]
+    fn one_tensor_in_two_layouts_gets_both_gradients() {
+        let dev: Cpu = Default::default();
+        let x: Tensor<Rank2<2, 2>, f64, _> = dev.tensor([[1., 2.], [3., 4.]]);
+        let xt = x.leaky_trace();
+        let a = weighted(xt.with_empty_tape().permute::<Rank2<2, 2>, _>(), weights(4));
+        let b = weighted(xt, vec![10.0; 4]);
+        let grad = (a + b).backward().get(&x).as_vec();
+        assert_eq!(grad, vec![10.5, 12.5, 11.5, 13.5]);
+    }
+
+    #[test]
+    fn untraced_input_is_read_in_logical_order() {
+        let dev: Cpu = Default::default();
+        let x: Tensor<Rank2<2, 3>, f64, _> = dev.tensor([[1., 2., 3.], [4., 5., 6.]]);
+        let out = weighted(x.permute::<Rank2<3, 2>, _>(), weights(6));
+        // [1, 4, 2, 5, 3, 6] · w
+        assert_eq!(out.array(), 0.5 + 6.0 + 5.0 + 17.5 + 13.5 + 33.0);
+    }
 }

@@ -1,0 +1,550 @@
+//! A differentiable input in any dfdx layout — permuted, broadcast, sliced — gives the
+//! value and the gradient of the same elements passed as a contiguous tensor.
+//!
+//! dfdx's `permute` and `broadcast` keep a tensor's storage and change only its strides,
+//! and dfdx lays a gradient out like the storage: a permuted input's gradient is the
+//! transpose of the contiguous one, and a broadcast input's is the sum over its copies.
+//! Every shipped loss is checked this way in every form its family takes, in f64.
+
+use std::collections::BTreeSet;
+
+use losskit::prelude::*;
+use losskit::{catalogue, Family, Kernel};
+
+type Traced<S> = Tensor<S, f64, Cpu, OwnedTape<f64, Cpu>>;
+type Out = Tensor<(), f64, Cpu, OwnedTape<f64, Cpu>>;
+
+/// A value and the gradient of each input's storage, in storage order.
+type Run = (f64, Vec<Vec<f64>>);
+
+fn dev() -> Cpu {
+    Default::default()
+}
+
+fn tensor<S: Shape>(values: &[f64], shape: S) -> Tensor<S, f64, Cpu> {
+    dev().tensor_from_vec(values.to_vec(), shape)
+}
+
+/// The loss value and the gradient of `x` when `f` runs on `x`, traced.
+fn run<S: Shape>(x: &Tensor<S, f64, Cpu>, f: impl FnOnce(Traced<S>) -> Out) -> Run {
+    let out = f(x.leaky_trace());
+    let value = out.array();
+    (value, vec![out.backward().get(x).as_vec()])
+}
+
+/// The loss value and the gradients of `a` and `b` when `f` runs on both, traced.
+fn run2<A: Shape, B: Shape>(
+    a: &Tensor<A, f64, Cpu>,
+    b: &Tensor<B, f64, Cpu>,
+    f: impl FnOnce(Traced<A>, Traced<B>) -> Out,
+) -> Run {
+    let out = f(a.leaky_trace(), b.leaky_trace());
+    let value = out.array();
+    let grads = out.backward();
+    (value, vec![grads.get(a).as_vec(), grads.get(b).as_vec()])
+}
+
+/// The `cols × rows` transpose of a row-major `rows × cols` matrix.
+fn transpose(v: &[f64], rows: usize, cols: usize) -> Vec<f64> {
+    (0..rows * cols)
+        .map(|k| v[(k % rows) * cols + k / rows])
+        .collect()
+}
+
+/// The sums of the columns of a row-major `rows × cols` matrix: the gradient of a row
+/// broadcast to `rows` rows.
+fn column_sums(v: &[f64], rows: usize, cols: usize) -> Vec<f64> {
+    (0..cols)
+        .map(|j| (0..rows).map(|i| v[i * cols + j]).sum())
+        .collect()
+}
+
+/// The sums of the rows of a row-major `rows × cols` matrix: the gradient of a column
+/// broadcast to `cols` columns.
+fn row_sums(v: &[f64], rows: usize, cols: usize) -> Vec<f64> {
+    v.chunks(cols).take(rows).map(|r| r.iter().sum()).collect()
+}
+
+/// `row` repeated `n` times.
+fn repeat_rows(row: &[f64], n: usize) -> Vec<f64> {
+    row.repeat(n)
+}
+
+/// Each element of `column` repeated `m` times in a row.
+fn repeat_columns(column: &[f64], m: usize) -> Vec<f64> {
+    column
+        .iter()
+        .flat_map(|&x| std::iter::repeat(x).take(m))
+        .collect()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-12 * b.abs().max(1.0)
+}
+
+/// Asserts `got` has `want`'s value and gradients (to ~1e-12).
+#[track_caller]
+fn assert_same(what: &str, got: &Run, want: &Run) {
+    assert!(
+        close(got.0, want.0),
+        "{what}: value {} vs {}",
+        got.0,
+        want.0
+    );
+    assert_eq!(got.1.len(), want.1.len(), "{what}: number of gradients");
+    for (k, (g, w)) in got.1.iter().zip(&want.1).enumerate() {
+        assert_eq!(g.len(), w.len(), "{what}: gradient {k} length");
+        for (j, (a, b)) in g.iter().zip(w).enumerate() {
+            assert!(close(*a, *b), "{what}: gradient {k}[{j}] {a} vs {b}");
+        }
+    }
+}
+
+/// Asserts the run has a gradient that is not zero everywhere (so comparing it means
+/// something).
+#[track_caller]
+fn assert_has_gradient(what: &str, got: &Run) {
+    assert!(
+        got.1.iter().flatten().any(|g| g.abs() > 1e-9),
+        "{what}: the case should have a gradient"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// binary: predictions [N] or [N, 1]
+
+const N_BINARY: usize = 6;
+type Binary = Rank2<N_BINARY, 1>;
+const TARGETS: [f64; N_BINARY] = [1.0, 0.0, 1.0, 1.0, 0.0, 0.0];
+
+/// A binary loss in every layout, on predictions `x` (probabilities or logits) and one
+/// shared value `x0` for the broadcasts.
+fn binary_cases(name: &str, x: &[f64], x0: f64, forward: impl Fn(Traced<Binary>) -> Out) {
+    let contiguous = |v: &[f64]| run(&tensor(v, Binary::default()), &forward);
+    // permuted: a 1 × N row seen as an N × 1 column
+    let row = tensor(x, Rank2::<1, N_BINARY>::default());
+    let got = run(&row, |t| forward(t.permute()));
+    let want = contiguous(x);
+    assert_has_gradient(name, &want);
+    assert_same(&format!("{name}, permuted"), &got, &want);
+    // broadcast: one value for every sample, as [1] → [N, 1] and as a scalar
+    let same = contiguous(&[x0; N_BINARY]);
+    assert_has_gradient(name, &same);
+    let want = (same.0, vec![vec![same.1[0].iter().sum::<f64>()]]);
+    let one = tensor(&[x0], Rank1::<1>::default());
+    let got = run(&one, |t| forward(t.broadcast::<Binary, _>()));
+    assert_same(&format!("{name}, [1] broadcast"), &got, &want);
+    let scalar = tensor(&[x0], ());
+    let got = run(&scalar, |t| forward(t.broadcast::<Binary, _>()));
+    assert_same(&format!("{name}, scalar broadcast"), &got, &want);
+    // broadcast along the column's axis of length one: [N] → [N, 1]
+    let column = tensor(x, Rank1::<N_BINARY>::default());
+    let got = run(&column, |t| forward(t.broadcast::<Binary, _>()));
+    assert_same(&format!("{name}, [N] broadcast"), &got, &contiguous(x));
+}
+
+fn check_binary<K>(loss: &K) -> &'static str
+where
+    K: Kernel
+        + Loss<Traced<Binary>, Tensor<Binary, f64, Cpu>, Output = Out>
+        + Loss<FromLogits<Traced<Binary>>, Tensor<Binary, f64, Cpu>, Output = Out>,
+{
+    let y = tensor(&TARGETS, Binary::default());
+    let name = K::INFO.name;
+    // near ½, where the AnyLoss amplification is steep
+    let probs = [0.55, 0.45, 0.52, 0.6, 0.4, 0.5];
+    binary_cases(&format!("{name} (probs)"), &probs, 0.52, |p| {
+        loss.forward(p, &y)
+    });
+    let logits = [0.8, -1.2, 0.3, 2.0, -0.4, 1.1];
+    binary_cases(&format!("{name} (logits)"), &logits, 0.4, |z| {
+        loss.forward(FromLogits(z), &y)
+    });
+    name
+}
+
+#[test]
+fn binary_losses_in_every_layout() {
+    let names = [
+        check_binary(&AnylossAccuracy::default()),
+        check_binary(&AnylossFbeta::default()),
+        check_binary(&AnylossF1::default()),
+        check_binary(&AnylossGmean::default()),
+        check_binary(&AnylossBalancedAccuracy::default()),
+        check_binary(&AnylossMcc::default()),
+        check_binary(&AnylossJaccard::default()),
+    ];
+    assert_covers_family(Family::Binary, &names);
+}
+
+/// The repro: one probability broadcast to four samples gets the sum of their
+/// gradients (checked against central differences), not a panic in `backward()`.
+#[test]
+fn a_broadcast_probability_gets_the_sum_over_its_copies() {
+    let y: Tensor<Rank2<4, 1>, f64, _> = dev().tensor([[1.0], [0.0], [1.0], [1.0]]);
+    let f1 = AnylossF1::new();
+    let loss_at = |p0: f64| {
+        let p: Tensor<Rank1<1>, f64, _> = dev().tensor([p0]);
+        f1.forward(p.broadcast::<Rank2<4, 1>, _>(), &y).array()
+    };
+    let p: Tensor<Rank1<1>, f64, _> = dev().tensor([0.5]);
+    let out = f1.forward(p.leaky_trace().broadcast::<Rank2<4, 1>, _>(), &y);
+    assert!(close(out.array(), loss_at(0.5)));
+    let grad = out.backward().get(&p).as_vec();
+    let h = 1e-6;
+    let fd = (loss_at(0.5 + h) - loss_at(0.5 - h)) / (2.0 * h);
+    assert!(fd.abs() > 1e-3, "the case should have a gradient: {fd}");
+    assert!((grad[0] - fd).abs() < 1e-7, "{} vs {fd}", grad[0]);
+}
+
+/// A slice is a copy in dfdx; its rows get their gradient and the rest none.
+#[test]
+fn a_sliced_binary_input() {
+    let y = tensor(&TARGETS[..4], (4, Const::<1>));
+    let x = tensor(&[0.9, 0.2, 0.6, 0.75, 0.35, 0.55], Binary::default());
+    let got = run(&x, |t| {
+        AnylossMcc::default().forward(FromLogits(t.slice((1..5, ..))), &y)
+    });
+    let want = run(&tensor(&[0.2, 0.6, 0.75, 0.35], (4, Const::<1>)), |t| {
+        AnylossMcc::default().forward(FromLogits(t), &y)
+    });
+    assert_has_gradient("sliced", &want);
+    let padded = [&[0.0][..], &want.1[0], &[0.0]].concat();
+    assert_same("sliced", &got, &(want.0, vec![padded]));
+}
+
+// ---------------------------------------------------------------------------------------
+// logits: [N, C] and labels
+
+const LOGITS: [f64; 12] = [
+    2.0, 0.5, -1.0, 0.0, 0.3, 3.0, -0.7, 1.2, 0.4, 1.5, -2.0, 0.9,
+];
+type LogitsShape = Rank2<4, 3>;
+const LABELS: [usize; 4] = [0, 2, 1, 2];
+
+fn check_logits<K>(loss: &K) -> &'static str
+where
+    K: Kernel + Loss<Traced<LogitsShape>, [usize], Output = Out>,
+{
+    let name = K::INFO.name;
+    let forward = |z: Traced<LogitsShape>| loss.forward(z, &LABELS);
+    let contiguous = |v: &[f64]| run(&tensor(v, LogitsShape::default()), forward);
+    // permuted: the 4 × 3 view of a 3 × 4 tensor
+    let stored = tensor(&transpose(&LOGITS, 4, 3), Rank2::<3, 4>::default());
+    let got = run(&stored, |t| forward(t.permute()));
+    let want = contiguous(&LOGITS);
+    assert_has_gradient(name, &want);
+    let want = (want.0, vec![transpose(&want.1[0], 4, 3)]);
+    assert_same(&format!("{name}, permuted"), &got, &want);
+    // broadcast: one row of logits for every sample (with different labels)
+    let row = &LOGITS[..3];
+    let got = run(&tensor(row, Rank1::<3>::default()), |t| {
+        forward(t.broadcast())
+    });
+    let want = contiguous(&repeat_rows(row, 4));
+    assert_has_gradient(name, &want);
+    let want = (want.0, vec![column_sums(&want.1[0], 4, 3)]);
+    assert_same(&format!("{name}, broadcast"), &got, &want);
+    name
+}
+
+#[test]
+fn logits_losses_in_every_layout() {
+    let names = [check_logits(&SoftmaxCrossEntropy::default())];
+    assert_covers_family(Family::Logits, &names);
+}
+
+/// The repro: a transposed tensor's gradient is the transpose of the true one,
+/// `(softmax(z_i) − onehot(y_i)) / N`, computed here with plain loops.
+#[test]
+fn a_transposed_logits_tensor_gets_the_transposed_gradient() {
+    let zt: Tensor<Rank2<3, 2>, f64, _> = dev().tensor([[2., 0.], [0.5, 0.2], [-1., 0.1]]);
+    let l =
+        SoftmaxCrossEntropy::new().forward(zt.leaky_trace().permute::<Rank2<2, 3>, _>(), &[0, 2]);
+    let got = l.backward().get(&zt).as_vec();
+    let z: [[f64; 3]; 2] = [[2.0, 0.5, -1.0], [0.0, 0.2, 0.1]];
+    let mut want = vec![0.0; 6]; // laid out like zt: 3 × 2
+    for (i, (row, y)) in z.iter().zip([0, 2]).enumerate() {
+        let total: f64 = row.iter().map(|x| x.exp()).sum();
+        for (k, x) in row.iter().enumerate() {
+            let onehot = if k == y { 1.0 } else { 0.0 };
+            want[k * 2 + i] = (x.exp() / total - onehot) / 2.0;
+        }
+    }
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() < 1e-12, "{got:?} vs {want:?}");
+    }
+}
+
+#[test]
+fn a_sliced_logits_input() {
+    let x = tensor(&LOGITS, LogitsShape::default());
+    let loss = SoftmaxCrossEntropy::default();
+    let got = run(&x, |t| loss.forward(t.slice((1..3, ..)), &[2, 1]));
+    let want = run(&tensor(&LOGITS[3..9], (2, Const::<3>)), |t| {
+        loss.forward(t, &[2, 1])
+    });
+    let padded = [&[0.0; 3][..], &want.1[0], &[0.0; 3]].concat();
+    assert_same("sliced", &got, &(want.0, vec![padded]));
+}
+
+// ---------------------------------------------------------------------------------------
+// pairs: embeddings [N, d] (against themselves or a reference set) or similarities
+
+const N: usize = 6;
+const D: usize = 3;
+const M: usize = 4;
+const EMBEDDINGS: [f64; N * D] = [
+    1.0, 0.2, -0.1, 0.8, 0.5, 0.0, 0.1, 1.0, 0.3, -0.2, 0.9, 0.6, 0.6, 0.6, 0.2, 0.3, -0.4, 1.0,
+];
+const REFS: [f64; M * D] = [0.9, 0.1, 0.2, -0.3, 1.0, 0.4, 0.2, 0.3, 0.9, 0.7, -0.6, 0.1];
+const PAIR_LABELS: [usize; N] = [0, 0, 1, 1, 2, 2];
+const REF_LABELS: [usize; M] = [0, 1, 2, 0];
+
+/// Similarities of the batch against itself, `N × N`, and against the references, `N × M`.
+fn similarities(cols: usize) -> Vec<f64> {
+    (0..N * cols)
+        .map(|k| ((k * 37 % 19) as f64 / 19.0) * 1.6 - 0.8)
+        .collect()
+}
+
+fn labels() -> PairLabels<'static> {
+    PairLabels {
+        labels: &PAIR_LABELS,
+        ref_labels: &REF_LABELS,
+    }
+}
+
+/// The embeddings against themselves: permuted, and one row broadcast to all rows.
+fn embeddings_cases<K>(loss: &K, name: &str)
+where
+    K: Loss<Traced<Rank2<N, D>>, [usize], Output = Out>,
+{
+    let forward = |e: Traced<Rank2<N, D>>| loss.forward(e, &PAIR_LABELS);
+    let contiguous = |v: &[f64]| run(&tensor(v, Rank2::<N, D>::default()), forward);
+    let stored = tensor(&transpose(&EMBEDDINGS, N, D), Rank2::<D, N>::default());
+    let got = run(&stored, |t| forward(t.permute()));
+    let want = contiguous(&EMBEDDINGS);
+    assert_has_gradient(name, &want);
+    let want = (want.0, vec![transpose(&want.1[0], N, D)]);
+    assert_same(&format!("{name}, permuted embeddings"), &got, &want);
+    let row = &EMBEDDINGS[..D];
+    let got = run(&tensor(row, Rank1::<D>::default()), |t| {
+        forward(t.broadcast())
+    });
+    let want = contiguous(&repeat_rows(row, N));
+    let want = (want.0, vec![column_sums(&want.1[0], N, D)]);
+    assert_same(&format!("{name}, broadcast embeddings"), &got, &want);
+}
+
+/// The embeddings against a reference set, both traced: each of them permuted or
+/// broadcast while the other is permuted, broadcast or contiguous.
+fn with_refs_cases<K>(loss: &K, name: &str)
+where
+    K: for<'l> Loss<
+        WithRefs<Traced<Rank2<N, D>>, Traced<Rank2<M, D>>>,
+        PairLabels<'l>,
+        Output = Out,
+    >,
+{
+    let forward = |e, r| loss.forward(WithRefs(e, r), &labels());
+    let contiguous = |e: &[f64], r: &[f64]| {
+        run2(
+            &tensor(e, Rank2::<N, D>::default()),
+            &tensor(r, Rank2::<M, D>::default()),
+            forward,
+        )
+    };
+    let want = contiguous(&EMBEDDINGS, &REFS);
+    assert_has_gradient(name, &want);
+    let (e_t, r_t) = (transpose(&EMBEDDINGS, N, D), transpose(&REFS, M, D));
+    let (e_stored, r_stored) = (
+        tensor(&e_t, Rank2::<D, N>::default()),
+        tensor(&r_t, Rank2::<D, M>::default()),
+    );
+    // both permuted
+    let got = run2(&e_stored, &r_stored, |e, r| {
+        forward(e.permute(), r.permute())
+    });
+    let both = (
+        want.0,
+        vec![transpose(&want.1[0], N, D), transpose(&want.1[1], M, D)],
+    );
+    assert_same(
+        &format!("{name}, permuted embeddings and refs"),
+        &got,
+        &both,
+    );
+    // contiguous embeddings, permuted refs
+    let e = tensor(&EMBEDDINGS, Rank2::<N, D>::default());
+    let got = run2(&e, &r_stored, |e, r| forward(e, r.permute()));
+    let refs_only = (want.0, vec![want.1[0].clone(), transpose(&want.1[1], M, D)]);
+    assert_same(&format!("{name}, permuted refs"), &got, &refs_only);
+    // permuted embeddings, one reference row broadcast to every reference
+    let r_row = &REFS[..D];
+    let got = run2(&e_stored, &tensor(r_row, Rank1::<D>::default()), |e, r| {
+        forward(e.permute(), r.broadcast())
+    });
+    let want = contiguous(&EMBEDDINGS, &repeat_rows(r_row, M));
+    let want = (
+        want.0,
+        vec![transpose(&want.1[0], N, D), column_sums(&want.1[1], M, D)],
+    );
+    assert_same(&format!("{name}, broadcast refs"), &got, &want);
+    // one embedding row broadcast to every row, permuted refs
+    let e_row = &EMBEDDINGS[..D];
+    let got = run2(&tensor(e_row, Rank1::<D>::default()), &r_stored, |e, r| {
+        forward(e.broadcast(), r.permute())
+    });
+    let want = contiguous(&repeat_rows(e_row, N), &REFS);
+    let want = (
+        want.0,
+        vec![column_sums(&want.1[0], N, D), transpose(&want.1[1], M, D)],
+    );
+    assert_same(&format!("{name}, broadcast embeddings"), &got, &want);
+}
+
+/// A similarity matrix `n × cols` given directly: permuted, one row broadcast to all
+/// rows, and one column broadcast to all columns.
+fn similarities_cases<const C: usize>(name: &str, forward: impl Fn(Traced<Rank2<N, C>>) -> Out) {
+    let s = similarities(C);
+    let contiguous = |v: &[f64]| run(&tensor(v, Rank2::<N, C>::default()), &forward);
+    let want = contiguous(&s);
+    assert_has_gradient(name, &want);
+    let stored = tensor(&transpose(&s, N, C), Rank2::<C, N>::default());
+    let got = run(&stored, |t| forward(t.permute()));
+    let want = (want.0, vec![transpose(&want.1[0], N, C)]);
+    assert_same(&format!("{name}, permuted {N} × {C}"), &got, &want);
+    let row = &s[..C];
+    let got = run(&tensor(row, Rank1::<C>::default()), |t| {
+        forward(t.broadcast::<_, Axis<0>>())
+    });
+    let want = contiguous(&repeat_rows(row, N));
+    assert_has_gradient(name, &want);
+    let want = (want.0, vec![column_sums(&want.1[0], N, C)]);
+    assert_same(&format!("{name}, row broadcast {N} × {C}"), &got, &want);
+    let column = &s[..N];
+    let got = run(&tensor(column, Rank1::<N>::default()), |t| {
+        forward(t.broadcast::<_, Axis<1>>())
+    });
+    let want = contiguous(&repeat_columns(column, C));
+    let want = (want.0, vec![row_sums(&want.1[0], N, C)]);
+    assert_same(&format!("{name}, column broadcast {N} × {C}"), &got, &want);
+}
+
+fn check_pairs<K>(loss: &K) -> &'static str
+where
+    K: Kernel
+        + Loss<Traced<Rank2<N, D>>, [usize], Output = Out>
+        + for<'l> Loss<
+            WithRefs<Traced<Rank2<N, D>>, Traced<Rank2<M, D>>>,
+            PairLabels<'l>,
+            Output = Out,
+        > + Loss<Similarities<Traced<Rank2<N, N>>>, [usize], Output = Out>
+        + for<'l> Loss<Similarities<Traced<Rank2<N, M>>>, PairLabels<'l>, Output = Out>,
+{
+    let name = K::INFO.name;
+    embeddings_cases(loss, name);
+    with_refs_cases(loss, name);
+    similarities_cases::<N>(name, |s| loss.forward(Similarities(s), &PAIR_LABELS));
+    similarities_cases::<M>(name, |s| loss.forward(Similarities(s), &labels()));
+    name
+}
+
+#[test]
+fn pairs_losses_in_every_layout() {
+    let names = [
+        check_pairs(&MultiSimilarity::default()),
+        check_pairs(&GpwContrastive::default()),
+        check_pairs(&GpwTriplet::default()),
+        check_pairs(&GpwTripletBatchHard::default()),
+        check_pairs(&GpwBinomialDeviance::default()),
+        check_pairs(&GpwLiftedStructure::default()),
+        check_pairs(&ProtoTriplet::default()),
+        check_pairs(&Icnn::default()),
+    ];
+    assert_covers_family(Family::Pairs, &names);
+}
+
+#[test]
+fn sliced_embeddings() {
+    let x = tensor(&EMBEDDINGS, Rank2::<N, D>::default());
+    let loss = MultiSimilarity::default();
+    let got = run(&x, |t| loss.forward(t.slice((2.., ..)), &[1, 1, 2, 2]));
+    let want = run(&tensor(&EMBEDDINGS[2 * D..], (N - 2, Const::<D>)), |t| {
+        loss.forward(t, &[1, 1, 2, 2])
+    });
+    assert_has_gradient("sliced", &want);
+    let padded = [&[0.0; 2 * D][..], &want.1[0]].concat();
+    assert_same("sliced", &got, &(want.0, vec![padded]));
+}
+
+// ---------------------------------------------------------------------------------------
+// scores: [Q, D] and a 0/1 relevance of the same shape
+
+type ScoresShape = Rank2<3, 4>;
+const SCORES: [f64; 12] = [2.0, 0.5, 1.5, -1.0, 0.0, 1.0, 0.8, 0.9, -0.3, 0.2, 1.7, 0.6];
+const RELEVANCE: [f64; 12] = [1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0];
+
+fn check_scores<K>(loss: &K) -> &'static str
+where
+    K: Kernel + Loss<Traced<ScoresShape>, Tensor<ScoresShape, f64, Cpu>, Output = Out>,
+{
+    let name = K::INFO.name;
+    let r = tensor(&RELEVANCE, ScoresShape::default());
+    let forward = |s: Traced<ScoresShape>| loss.forward(s, &r);
+    let contiguous = |v: &[f64]| run(&tensor(v, ScoresShape::default()), forward);
+    let want = contiguous(&SCORES);
+    assert_has_gradient(name, &want);
+    let stored = tensor(&transpose(&SCORES, 3, 4), Rank2::<4, 3>::default());
+    let got = run(&stored, |t| forward(t.permute()));
+    let want = (want.0, vec![transpose(&want.1[0], 3, 4)]);
+    assert_same(&format!("{name}, permuted"), &got, &want);
+    // one row of scores for every query (each with its own relevance)
+    let row = &SCORES[..4];
+    let got = run(&tensor(row, Rank1::<4>::default()), |t| {
+        forward(t.broadcast())
+    });
+    let want = contiguous(&repeat_rows(row, 3));
+    assert_has_gradient(name, &want);
+    let want = (want.0, vec![column_sums(&want.1[0], 3, 4)]);
+    assert_same(&format!("{name}, broadcast"), &got, &want);
+    name
+}
+
+#[test]
+fn scores_losses_in_every_layout() {
+    let names = [
+        check_scores(&MwAuc::default()),
+        check_scores(&DexmlDecoupledSoftmax::default()),
+        check_scores(&DexmlSoftmax::default()),
+        check_scores(&DexmlBce::default()),
+        check_scores(&DexmlSoftTopk::default()),
+    ];
+    assert_covers_family(Family::Scores, &names);
+}
+
+#[test]
+fn sliced_scores() {
+    let x = tensor(&SCORES, ScoresShape::default());
+    let r = tensor(&RELEVANCE[4..], (2, Const::<4>));
+    let loss = DexmlSoftmax::default();
+    let got = run(&x, |t| loss.forward(t.slice((1.., ..)), &r));
+    let want = run(&tensor(&SCORES[4..], (2, Const::<4>)), |t| {
+        loss.forward(t, &r)
+    });
+    assert_has_gradient("sliced", &want);
+    let padded = [&[0.0; 4][..], &want.1[0]].concat();
+    assert_same("sliced", &got, &(want.0, vec![padded]));
+}
+
+/// Every shipped loss of `family` is among those checked.
+fn assert_covers_family(family: Family, checked: &[&str]) {
+    let shipped: BTreeSet<&str> = catalogue::all()
+        .iter()
+        .filter(|e| e.info.family == family)
+        .map(|e| e.name())
+        .collect();
+    let checked: BTreeSet<&str> = checked.iter().copied().collect();
+    assert_eq!(checked, shipped, "the {family:?} losses checked here");
+}
