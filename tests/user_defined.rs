@@ -43,6 +43,13 @@ pub fn focal_like(
     -powf(1.0 - exp(log_p) + 1e-9, gamma) * log_p
 }
 
+/// The trigonometric primitives and `expm1`, with `acos` kept inside (−1, 1).
+#[loss(logits)]
+pub fn trig_mix(z: Logits, y: Labels) -> PerSample {
+    let angle = acos(0.9 * tanh(z[i][y[i]]));
+    0.1 * sum(classes, |k| sin(z[i][k]) * cos(2.0 * z[i][k])) + angle + expm1(0.5 * z[i][y[i]])
+}
+
 /// A binary-family loss using per-sample inputs and the batch mean.
 #[loss(binary)]
 pub fn weighted_bce(
@@ -129,6 +136,27 @@ fn focal_like_gradient_matches_finite_differences() {
     let z = dev.tensor_from_vec(vec![500.0f64, -500.0, 0.0, 800.0, 0.0, -800.0], (2, 3));
     let v: f64 = FocalLike::default().forward(z, &[0, 2]).array();
     assert!(v.is_finite(), "{v}");
+}
+
+#[test]
+fn trig_mix_matches_a_naive_loop_and_finite_differences() {
+    let (n, c) = (3, 4);
+    let (z, y) = logits_case(n, c, 11, 1.5);
+    let naive: f64 = (0..n)
+        .map(|i| {
+            let row = &z[i * c..(i + 1) * c];
+            let zy = row[y[i]];
+            let waves: f64 = row.iter().map(|v| v.sin() * (2.0 * v).cos()).sum();
+            0.1 * waves + (0.9 * zy.tanh()).acos() + (0.5 * zy).exp_m1()
+        })
+        .sum::<f64>()
+        / n as f64;
+    let dev: Cpu = Default::default();
+    let got: f64 = TrigMix::default()
+        .forward(dev.tensor_from_vec(z, (n, c)), &y)
+        .array();
+    approx::assert_abs_diff_eq!(got, naive, epsilon = 1e-12);
+    check_logits_gradient(&TrigMix::default(), n, c, 1.5);
 }
 
 #[test]

@@ -17,23 +17,46 @@ impl Lowerer<'_> {
         };
         let name = ident.to_string();
         let args: Vec<&Expr> = call.args.iter().collect();
+        if name == "require" {
+            self.cx.push(diag::require_as_value(call));
+            return None;
+        }
         if name == "topk_threshold" {
             return self.topk_threshold(call, ident, &args);
         }
+        if name == "len" {
+            return self.len(call);
+        }
         let is_reduction = args.len() == 2 && matches!(args[1], Expr::Closure(_));
+        // `sum(set, |k| .., extra)`: the closure is there, the rest is too much
+        let extra_arguments = args.len() > 2 && matches!(args[1], Expr::Closure(_));
         let red = match name.as_str() {
             "sum" => Some(Red::Sum),
             "mean" => Some(Red::Mean),
-            "max" if is_reduction => Some(Red::Max),
-            "min" if is_reduction => Some(Red::Min),
+            "max" if is_reduction || extra_arguments => Some(Red::Max),
+            "min" if is_reduction || extra_arguments => Some(Red::Min),
             "logsumexp" => Some(Red::LogSumExp),
+            "logmeanexp" => Some(Red::LogMeanExp),
             "argmax" => Some(Red::ArgMax),
             "argmin" => Some(Red::ArgMin),
             _ => None,
         };
         if let Some(op) = red {
+            if extra_arguments {
+                self.cx.push(diag::reduction_extra_arguments(
+                    call,
+                    &name,
+                    args.len(),
+                    self.family.example_set(),
+                ));
+                return None;
+            }
             if !is_reduction {
-                self.cx.push(diag::reduction_needs_closure(call, &name));
+                self.cx.push(diag::reduction_needs_closure(
+                    call,
+                    &name,
+                    self.family.example_set(),
+                ));
                 return None;
             }
             if matches!(op, Red::ArgMax | Red::ArgMin) && self.detach_depth == 0 {
@@ -55,6 +78,10 @@ impl Lowerer<'_> {
             "sigmoid" => Some(Un::Sigmoid),
             "softplus" => Some(Un::Softplus),
             "tanh" => Some(Un::Tanh),
+            "cos" => Some(Un::Cos),
+            "sin" => Some(Un::Sin),
+            "acos" => Some(Un::Acos),
+            "expm1" => Some(Un::Expm1),
             "relu" => Some(Un::Relu),
             "round" => Some(Un::Round),
             "floor" => Some(Un::Floor),
@@ -127,7 +154,10 @@ impl Lowerer<'_> {
             }
             "select" => {
                 let [c, a, b] = self.args::<3>(call, &name, "three arguments")?;
-                let (c, a, b) = (self.condition(c), self.real(a), self.real(b));
+                let c = self.condition(c);
+                self.branch_depth += 1;
+                let (a, b) = (self.real(a), self.real(b));
+                self.branch_depth -= 1;
                 Some(Val::Real(self.prog.graph.select(c?, a?, b?)))
             }
             _ => {
@@ -155,7 +185,7 @@ impl Lowerer<'_> {
             Ok(a) => Some(a),
             Err(_) => {
                 self.cx
-                    .push(diag::arity(call, name, expected, &usage(name)));
+                    .push(diag::arity(call, name, expected, &usage(name, self.family)));
                 None
             }
         }
@@ -163,11 +193,14 @@ impl Lowerer<'_> {
 }
 
 /// A correct call of the function `name`, for arity messages.
-fn usage(name: &str) -> String {
+fn usage(name: &str, family: crate::family::FamilyKind) -> String {
+    let (set, index) = family.example_set();
     match name {
         "powi" => "powi(x, 2)".into(),
         "powf" => "powf(x, y)".into(),
-        "min" | "max" => format!("{name}(a, b)` or `{name}(classes, |k| ..)"),
+        "min" | "max" => format!("{name}(a, b)` or `{name}({set}, |{index}| ..)"),
+        "len" => format!("len({set})"),
+        "require" => "require(var > 0.0, \"row has zero variance\");".into(),
         "clamp" => "clamp(x, lo, hi)".into(),
         "select" => "select(cond, a, b)".into(),
         "pos" | "neg" | "others" | "relevant" | "irrelevant" => format!("{name}(i)"),

@@ -19,6 +19,7 @@ mod calls;
 mod names;
 mod prelude;
 mod reductions;
+mod require;
 mod sets;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -35,6 +36,10 @@ pub const FUNCTIONS: &[&str] = &[
     "sigmoid",
     "softplus",
     "tanh",
+    "cos",
+    "sin",
+    "acos",
+    "expm1",
     "relu",
     "sq",
     "powi",
@@ -47,6 +52,9 @@ pub const FUNCTIONS: &[&str] = &[
     "sum",
     "mean",
     "logsumexp",
+    "logmeanexp",
+    "len",
+    "require",
     "argmax",
     "argmin",
     "round",
@@ -92,6 +100,10 @@ struct Lowerer<'a> {
     prelude: HashMap<&'static str, NodeId>,
     /// Whether the size limit was reported already.
     too_large: bool,
+    /// `require(..)`s of the enclosing blocks, innermost last, not yet attached to a value.
+    required: Vec<require::Pending>,
+    /// How many `if`/`select` branches enclose the expression being lowered.
+    branch_depth: usize,
 }
 
 /// Lowers the definition; returns the program (its last slot is the loss) and the full
@@ -174,6 +186,8 @@ pub fn lower(cx: &Ctxt, def: &LossDef) -> Option<(Program, Vec<HyperSlot>)> {
         amplification,
         prelude: HashMap::new(),
         too_large: false,
+        required: Vec::new(),
+        branch_depth: 0,
     };
     let sample = match output {
         Output::PerSample => {
@@ -222,22 +236,25 @@ impl Lowerer<'_> {
     /// `{ let a = ..; let b = ..; value }`: the lets are visible until the block ends.
     /// `top`: the fn body, whose value is the loss.
     fn block(&mut self, block: &Block, top: bool) -> Option<NodeId> {
-        self.block_with(block, top, Self::real)
+        self.block_with(block, top, Self::real, Self::guard_real)
     }
 
     /// A block in any position: its tail may also be a condition (`.filter(|j| { .. })`),
     /// which the caller's context then checks.
     fn block_value(&mut self, block: &Block) -> Option<Val> {
-        self.block_with(block, false, Self::value)
+        self.block_with(block, false, Self::value, Self::guard_value)
     }
 
+    /// `guard`: attaches the block's `require(..)`s to its value.
     fn block_with<T>(
         &mut self,
         block: &Block,
         top: bool,
         tail: fn(&mut Self, &Expr) -> Option<T>,
+        guard: fn(&mut Self, T, Vec<require::Pending>, &Block) -> Option<T>,
     ) -> Option<T> {
         let lets_before = self.lets.len();
+        let required_before = self.required.len();
         let mut result = None;
         let mut has_tail = false;
         let n = block.stmts.len();
@@ -263,7 +280,11 @@ impl Lowerer<'_> {
             });
         }
         self.lets.truncate(lets_before);
-        result
+        let required = self.required.split_off(required_before);
+        match result {
+            Some(value) if !required.is_empty() => guard(self, value, required, block),
+            _ => result,
+        }
     }
 
     /// `let name = value;`. A refused binding still binds its name, so later uses do
@@ -359,6 +380,7 @@ impl Lowerer<'_> {
             Expr::Binary(b) if is_compound_assign(&b.op) => self
                 .cx
                 .push(diag::mutation(expr, &b.op.to_token_stream().to_string())),
+            Expr::Call(call) if require::is_require(call) => self.require(call),
             _ => {
                 self.real(expr);
             }

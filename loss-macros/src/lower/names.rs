@@ -61,8 +61,12 @@ impl Lowerer<'_> {
             return None;
         }
         if self.output == Output::Scalar && name == "i" {
-            self.cx
-                .push(diag::sample_index_in_scalar(ident.span(), &name));
+            self.cx.push(diag::sample_index_in_scalar(
+                ident.span(),
+                &name,
+                self.family.set_name(Domain::Samples),
+                self.family.per_sample_output(),
+            ));
             return None;
         }
         let names = self.names_in_scope();
@@ -181,9 +185,9 @@ impl Lowerer<'_> {
                 self.cx.push(diag::index_domain(
                     *ix_expr,
                     &name,
-                    axis + 1,
-                    domain.name(),
-                    found.name(),
+                    axis,
+                    self.family.set_name(*domain),
+                    self.family.set_name(found),
                 ));
                 return None;
             }

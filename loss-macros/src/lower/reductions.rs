@@ -43,7 +43,11 @@ impl Lowerer<'_> {
     pub(super) fn reduction(&mut self, op: Red, set: &Expr, body: &Expr) -> Option<Val> {
         let (domain, filter, anchored) = self.set(set)?;
         let Expr::Closure(body) = body else {
-            self.cx.push(diag::reduction_needs_closure(body, op.name()));
+            self.cx.push(diag::reduction_needs_closure(
+                body,
+                op.name(),
+                self.family.example_set(),
+            ));
             return None;
         };
         let name = closure_param(self.cx, body)?;
@@ -78,7 +82,11 @@ impl Lowerer<'_> {
             } else {
                 ".filter(..)"
             };
-            let binder = format!("{}({}{filtered}, |{name}| ..)", op.name(), domain.name());
+            let binder = format!(
+                "{}({}{filtered}, |{name}| ..)",
+                op.name(),
+                self.family.set_name(domain)
+            );
             self.expired.retain(|(n, _)| *n != name);
             self.expired.push((name, binder));
         }
@@ -103,6 +111,31 @@ impl Lowerer<'_> {
             },
         );
         Some(Val::Real(node))
+    }
+
+    /// `len(set)`: the size of a family set (`N`, `C`, `M`), or the number of elements of
+    /// a filtered or anchored set (a sum of ones over it).
+    pub(super) fn len(&mut self, call: &ExprCall) -> Option<Val> {
+        let [set] = self.args::<1>(call, "len", "one index set")?;
+        if let Expr::Path(_) = set {
+            let (domain, _, _) = self.set(set)?;
+            return Some(Val::Real(self.prog.graph.intern(Op::Size(domain))));
+        }
+        // the filter's closure names the element; an anchored set has none, so use a
+        // name no definition can write
+        let index = match set {
+            Expr::MethodCall(m) => match m.args.first() {
+                Some(Expr::Closure(c)) => match c.inputs.first() {
+                    Some(Pat::Ident(p)) => Some(p.ident.clone()),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        }
+        .unwrap_or_else(|| quote::format_ident!("__element"));
+        let one: Expr = syn::parse_quote!(|#index| 1.0);
+        self.reduction(Red::Sum, set, &one)
     }
 
     /// The condition that makes `elem` a member of the anchored set `rule(anchor)`.

@@ -15,7 +15,7 @@ impl Lowerer<'_> {
                     _ => None,
                 };
                 let Some(name) = name else {
-                    self.cx.push(diag::bad_set(expr));
+                    self.report_bad_set(expr);
                     return None;
                 };
                 let Some((_, rule)) = self.family.anchored_sets().iter().find(|(n, _)| *n == name)
@@ -42,7 +42,7 @@ impl Lowerer<'_> {
             }
             Expr::Path(p) => {
                 let Some(ident) = p.path.get_ident() else {
-                    self.cx.push(diag::bad_set(p));
+                    self.report_bad_set(p);
                     return None;
                 };
                 let name = ident.to_string();
@@ -68,11 +68,12 @@ impl Lowerer<'_> {
                         Some((domain, Some(c), anchored))
                     }
                     _ => {
+                        let (set, index) = self.family.example_set();
                         self.cx.push(diag::arity(
                             m,
                             "filter",
                             "one closure",
-                            "classes.filter(|k| cond)",
+                            &format!("{set}.filter(|{index}| cond)"),
                         ));
                         None
                     }
@@ -84,10 +85,17 @@ impl Lowerer<'_> {
                 None
             }
             other => {
-                self.cx.push(diag::bad_set(other));
+                self.report_bad_set(other);
                 None
             }
         }
+    }
+
+    fn report_bad_set(&self, tokens: &dyn ToTokens) {
+        let known = self.set_names();
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        self.cx
+            .push(diag::bad_set(tokens, &known, self.family.example_set()));
     }
 
     /// The family's index sets, as a user writes them (`samples`, `pos(i)`).

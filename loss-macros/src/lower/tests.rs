@@ -389,7 +389,7 @@ fn misuse_of_values_indices_and_sets() {
         ),
         (
             syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { z[y[i]][i] } },
-            "axis 1 of `z` ranges over samples, but this index ranges over classes",
+            "the first index of `z` ranges over samples, but this index ranges over classes",
         ),
         (
             syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { z[i] } },
@@ -410,6 +410,38 @@ fn misuse_of_values_indices_and_sets() {
         (
             syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { sum(classes, z[i][0]) } },
             "`sum` over a set takes a closure",
+        ),
+        (
+            syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { sum(classes, |k| z[i][k], 2.0) } },
+            "`sum` takes a set and one closure, but 3 arguments were given; help: remove the arguments after the closure: `sum(classes, |k| ..)`",
+        ),
+        (
+            syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { max(classes, |k| z[i][k], 0.0) } },
+            "`max` takes a set and one closure, but 3 arguments were given",
+        ),
+        (
+            syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { sum(classes.filter(|k| k > 0), |k| z[i][k]) } },
+            "index `k` is compared with a number, but an index may only be compared with another index or with a label (indices are positions, not numbers); help: compare it with an index or a label, as in `k != y[i]`",
+        ),
+        (
+            syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { z[i][y[i]] + len(classes, samples) } },
+            "`len` takes one index set; help: write `len(classes)`",
+        ),
+        (
+            syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { require(z[i][0] > 0.0, "positive") } },
+            "`require(..)` is a statement, not a value",
+        ),
+        (
+            syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { require(z[i][y[i]] > 0.0, 1.0); z[i][y[i]] } },
+            "the message of `require` must be a string literal",
+        ),
+        (
+            syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { if z[i][y[i]] > 0.0 { require(z[i][y[i]] < 9.0, "big"); 1.0 } else { 0.0 } } },
+            "`require(..)` cannot stand in a branch of `if` or `select`",
+        ),
+        (
+            syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { sum(classes.filter(|k| { require(z[i][k] > 0.0, "p"); k != y[i] }), |k| z[i][k]) } },
+            "a block with `require(..)` must end with a number",
         ),
         (
             syn::parse_quote! { fn f(z: Logits, y: Labels) -> PerSample { sum(classes.filter(|c| c != y[i]), |k| z[i][k]) } },
@@ -709,5 +741,147 @@ fn never_panics_on_odd_input() {
             Err(_) => syn::parse2::<syn::ItemFn>(item.clone()).is_err(),
         };
         assert!(failed, "no error for {item}");
+    }
+}
+
+#[test]
+fn len_gives_set_sizes_and_counts_filtered_sets() {
+    let p = lower_ok(
+        quote!(logits),
+        syn::parse_quote! {
+            fn f(z: Logits, y: Labels) -> PerSample {
+                z[i][y[i]] / len(classes) + len(samples) + len(classes.filter(|k| k != y[i]))
+            }
+        },
+    );
+    assert_eq!(
+        root(&p),
+        "mean_{i ∈ samples} (((z[i][y[i]]/C) + N) + sum_{k ∈ classes : k ≠ y[i]} 1)"
+    );
+    // an anchored set is counted too
+    let p = lower_ok(
+        quote!(pairs),
+        syn::parse_quote! {
+            fn f(s: Similarity, y: Labels) -> PerAnchor { len(pos(i)) * len(refs) }
+        },
+    );
+    assert_eq!(
+        root(&p),
+        "mean_{i ∈ samples} (sum_{__element ∈ refs : (y[i] = y[__element]) ∧ ¬(refs_are_batch ∧ (i = __element))} 1·M)"
+    );
+}
+
+#[test]
+fn logmeanexp_is_a_reduction() {
+    let p = lower_ok(
+        quote!(logits),
+        syn::parse_quote! {
+            fn f(z: Logits, y: Labels) -> PerSample { logmeanexp(classes, |k| z[i][k]) }
+        },
+    );
+    assert_eq!(
+        root(&p),
+        "mean_{i ∈ samples} logmeanexp_{k ∈ classes} z[i][k]"
+    );
+}
+
+#[test]
+fn require_guards_the_value_of_its_block() {
+    let p = lower_ok(
+        quote!(logits),
+        syn::parse_quote! {
+            fn f(z: Logits, y: Labels) -> PerSample {
+                let mu = mean(classes, |k| z[i][k]);
+                let var = mean(classes, |k| sq(z[i][k] - mu));
+                require(var > 0.0, "row has zero variance");
+                require(mu < 10.0, "large mean");
+                (z[i][y[i]] - mu) / sqrt(var)
+            }
+        },
+    );
+    assert_eq!(p.requirements, ["row has zero variance", "large mean"]);
+    assert_eq!(
+        root(&p),
+        "mean_{i ∈ samples} ((((z[i][y[i]] − mu[i])/sqrt(var[i])) (requires mu[i] < 10)) (requires var[i] > 0))"
+    );
+    // the failing sample is the index the condition depends on
+    let guards: Vec<Option<String>> = (0..p.graph.len())
+        .filter_map(|n| match p.graph.op(NodeId(n as u32)) {
+            Op::Require { sample, .. } => Some(sample.map(|v| p.vars[v.0 as usize].name.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(guards, [Some("i".to_string()), Some("i".to_string())]);
+}
+
+/// Hints name only what the loss's family has.
+#[test]
+fn hints_name_the_family_s_own_sets_and_output_kinds() {
+    let msgs = lower_err(
+        quote!(pairs),
+        syn::parse_quote! {
+            fn f(s: Similarity, y: Labels) -> Scalar {
+                sum(refs) + s[i][0] + sum(3, |j| 1.0)
+            }
+        },
+    );
+    assert_eq!(msgs.len(), 3, "{msgs:#?}");
+    assert_eq!(
+        msgs[0],
+        "`sum` over a set takes a closure; help: write `sum(refs, |j| ..)`"
+    );
+    assert_eq!(
+        msgs[1],
+        "index `i` is not bound in a `Scalar` loss; help: reduce over the batch with `sum(samples, |i| ..)`, or return `PerAnchor`"
+    );
+    assert_eq!(
+        msgs[2],
+        "expected an index set; help: write one of this family's sets, `samples`, `refs`, `pos(i)`, `neg(i)` or `others(i)`, or filter one: `refs.filter(|j| ..)`"
+    );
+    for m in &msgs {
+        assert!(!m.contains("classes"), "{m}");
+    }
+    // the scores family calls its sets `queries` and `docs`
+    let msgs = lower_err(
+        quote!(scores),
+        syn::parse_quote! {
+            fn f(s: Scores, r: Relevance) -> PerQuery { s[i][i] }
+        },
+    );
+    assert_eq!(
+        msgs,
+        ["the second index of `s` ranges over docs, but this index ranges over queries; help: index it with a variable bound over `docs`"]
+    );
+}
+
+#[test]
+fn unknown_functions_get_the_nearest_name_and_the_list() {
+    let msgs = lower_err(
+        quote!(logits),
+        syn::parse_quote! {
+            fn f(z: Logits, y: Labels) -> PerSample { cosh(z[i][y[i]]) + frobnicate(1.0) }
+        },
+    );
+    assert_eq!(msgs.len(), 2, "{msgs:#?}");
+    assert!(
+        msgs[0].starts_with(
+            "unknown function `cosh`; help: did you mean `cos`? (the functions are `topk_threshold`, `exp`, "
+        ),
+        "{}",
+        msgs[0]
+    );
+    assert!(
+        msgs[1].starts_with(
+            "unknown function `frobnicate`; help: the functions are `topk_threshold`, `exp`, "
+        ),
+        "{}",
+        msgs[1]
+    );
+    for f in FUNCTIONS {
+        assert!(
+            msgs[1].contains(&format!("`{f}`")),
+            "{f} missing from {}",
+            msgs[1]
+        );
     }
 }

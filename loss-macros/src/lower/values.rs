@@ -86,12 +86,14 @@ impl Lowerer<'_> {
             Expr::Call(call) => self.call(call),
             Expr::If(e) => {
                 let c = self.condition(&e.cond);
+                self.branch_depth += 1;
                 let a = self.block(&e.then_branch, false);
-                let Some((_, else_branch)) = &e.else_branch else {
+                let b = e.else_branch.as_ref().map(|(_, b)| self.real(b));
+                self.branch_depth -= 1;
+                let Some(b) = b else {
                     self.cx.push(diag::if_without_else(&e.if_token));
                     return None;
                 };
-                let b = self.real(else_branch);
                 let (c, a, b) = (c?, a?, b?);
                 Some(Val::Real(self.prog.graph.select(c, a, b)))
             }
@@ -99,7 +101,10 @@ impl Lowerer<'_> {
             Expr::MethodCall(m) => {
                 let name = m.method.to_string();
                 if name == "filter" {
-                    self.cx.push(diag::filter_outside_reduction(&m.method));
+                    self.cx.push(diag::filter_outside_reduction(
+                        &m.method,
+                        self.family.example_set(),
+                    ));
                 } else {
                     let is_function = FUNCTIONS.contains(&name.as_str());
                     self.cx
@@ -137,6 +142,24 @@ impl Lowerer<'_> {
         None
     }
 
+    /// A comparison the family allows for `ix`: with a label over the same set, or
+    /// between sample indices (none for other indices of a family without labels).
+    fn index_comparison_example(&self, ix: &Ix) -> Option<String> {
+        let written = self.prog.ix_string(ix);
+        let label = self
+            .inputs
+            .iter()
+            .find(|(_, r)| *r == Role::Labels)
+            .map(|(n, _)| n.clone());
+        let Ix::Var(v) = ix else { return None };
+        match (self.prog.vars[v.0 as usize].domain, label) {
+            (Domain::Classes, Some(y)) => Some(format!("{written} != {y}[i]")),
+            (Domain::Refs, Some(y)) => Some(format!("{y}[{written}] == {y}[i]")),
+            (Domain::Samples, _) if written != "i" => Some(format!("{written} != i")),
+            _ => None,
+        }
+    }
+
     pub(super) fn binary(&mut self, b: &syn::ExprBinary) -> Option<Val> {
         use BinOp::*;
         if is_compound_assign(&b.op) {
@@ -161,6 +184,16 @@ impl Lowerer<'_> {
                 )),
                 (Val::Real(a), Val::Real(c)) => {
                     Some(Val::Bool(self.prog.graph.intern(Op::Compare(cmp, a, c))))
+                }
+                (Val::Index(ix), Val::Real(_)) | (Val::Real(_), Val::Index(ix)) => {
+                    let index = self.prog.ix_string(&ix);
+                    let example = self.index_comparison_example(&ix);
+                    self.cx.push(diag::index_compared_with_number(
+                        b,
+                        &index,
+                        example.as_deref(),
+                    ));
+                    None
                 }
                 _ => {
                     self.cx.push(diag::expected_condition(b));
