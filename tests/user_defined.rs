@@ -255,7 +255,9 @@ fn z_standardised_refuses_a_constant_row_naming_the_sample() {
     );
     // with a tape too
     let traced = dev.tensor_from_vec(z, (3, 3)).leaky_trace();
-    assert!(ZStandardised::default().try_forward(traced, &[0, 1, 2]).is_err());
+    assert!(ZStandardised::default()
+        .try_forward(traced, &[0, 1, 2])
+        .is_err());
 }
 
 #[test]
