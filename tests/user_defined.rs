@@ -43,6 +43,34 @@ pub fn focal_like(
     -powf(1.0 - exp(log_p) + 1e-9, gamma) * log_p
 }
 
+/// The trigonometric primitives and `expm1`, with `acos` kept inside (−1, 1).
+#[loss(logits)]
+pub fn trig_mix(z: Logits, y: Labels) -> PerSample {
+    let angle = acos(0.9 * tanh(z[i][y[i]]));
+    0.1 * sum(classes, |k| sin(z[i][k]) * cos(2.0 * z[i][k])) + angle + expm1(0.5 * z[i][y[i]])
+}
+
+/// LDR-KL's shape (paper 13) written naturally: λ·ln(mean(exp(..)/λ)), which the compiler
+/// rewrites into a max-shifted `logmeanexp`.
+#[loss(logits)]
+pub fn ldr_kl_like(
+    z: Logits,
+    y: Labels,
+    #[hyper(default = 1e-3, positive)] lambda: f64,
+) -> PerSample {
+    lambda * ln(mean(classes, |k| exp((z[i][k] - z[i][y[i]]) / lambda)))
+}
+
+/// Z-loss's standardisation (paper 09), refusing a row without spread; `len` for the
+/// class count.
+#[loss(logits)]
+pub fn z_standardised(z: Logits, y: Labels) -> PerSample {
+    let mu = sum(classes, |k| z[i][k]) / len(classes);
+    let var = mean(classes, |k| sq(z[i][k] - mu));
+    require(var > 0.0, "row has zero variance");
+    softplus(-(z[i][y[i]] - mu) / sqrt(var))
+}
+
 /// A binary-family loss using per-sample inputs and the batch mean.
 #[loss(binary)]
 pub fn weighted_bce(
@@ -129,6 +157,107 @@ fn focal_like_gradient_matches_finite_differences() {
     let z = dev.tensor_from_vec(vec![500.0f64, -500.0, 0.0, 800.0, 0.0, -800.0], (2, 3));
     let v: f64 = FocalLike::default().forward(z, &[0, 2]).array();
     assert!(v.is_finite(), "{v}");
+}
+
+#[test]
+fn trig_mix_matches_a_naive_loop_and_finite_differences() {
+    let (n, c) = (3, 4);
+    let (z, y) = logits_case(n, c, 11, 1.5);
+    let naive: f64 = (0..n)
+        .map(|i| {
+            let row = &z[i * c..(i + 1) * c];
+            let zy = row[y[i]];
+            let waves: f64 = row.iter().map(|v| v.sin() * (2.0 * v).cos()).sum();
+            0.1 * waves + (0.9 * zy.tanh()).acos() + (0.5 * zy).exp_m1()
+        })
+        .sum::<f64>()
+        / n as f64;
+    let dev: Cpu = Default::default();
+    let got: f64 = TrigMix::default()
+        .forward(dev.tensor_from_vec(z, (n, c)), &y)
+        .array();
+    approx::assert_abs_diff_eq!(got, naive, epsilon = 1e-12);
+    check_logits_gradient(&TrigMix::default(), n, c, 1.5);
+}
+
+/// The naive stable value of `ldr_kl_like`: λ·(m + ln((1/C) Σ e^(x − m))) in f64.
+fn ldr_kl_naive(z: &[f64], y: &[usize], c: usize, lambda: f64) -> f64 {
+    let n = y.len();
+    let per_sample = |i: usize| {
+        let row = &z[i * c..(i + 1) * c];
+        let x: Vec<f64> = row.iter().map(|v| (v - row[y[i]]) / lambda).collect();
+        let m = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mean: f64 = x.iter().map(|v| (v - m).exp()).sum::<f64>() / c as f64;
+        lambda * (m + mean.ln())
+    };
+    (0..n).map(per_sample).sum::<f64>() / n as f64
+}
+
+#[test]
+fn ldr_kl_like_is_finite_at_a_small_lambda_and_matches_a_stable_loop() {
+    let (n, c) = (4, 5);
+    let (z, y) = logits_case(n, c, 5, 3.0);
+    let dev: Cpu = Default::default();
+    for lambda in [1e-3, 0.5, 2.0] {
+        let loss = LdrKlLike::default().with_lambda(lambda);
+        let got: f64 = loss
+            .try_forward(dev.tensor_from_vec(z.clone(), (n, c)), &y)
+            .expect("a finite loss")
+            .array();
+        let naive = ldr_kl_naive(&z, &y, c, lambda);
+        assert!(got.is_finite(), "λ = {lambda}: {got}");
+        approx::assert_abs_diff_eq!(got, naive, epsilon = 1e-9 * (1.0 + naive.abs()));
+    }
+    check_logits_gradient(&LdrKlLike::default().with_lambda(0.5), n, c, 1.0);
+}
+
+#[test]
+fn z_standardised_matches_a_naive_loop_and_finite_differences() {
+    let (n, c) = (3, 4);
+    let (z, y) = logits_case(n, c, 9, 2.0);
+    let naive: f64 = (0..n)
+        .map(|i| {
+            let row = &z[i * c..(i + 1) * c];
+            let mu = row.iter().sum::<f64>() / c as f64;
+            let var = row.iter().map(|v| (v - mu).powi(2)).sum::<f64>() / c as f64;
+            let t = -(row[y[i]] - mu) / var.sqrt();
+            t.max(0.0) + (-t.abs()).exp().ln_1p()
+        })
+        .sum::<f64>()
+        / n as f64;
+    let dev: Cpu = Default::default();
+    let got: f64 = ZStandardised::default()
+        .forward(dev.tensor_from_vec(z, (n, c)), &y)
+        .array();
+    approx::assert_abs_diff_eq!(got, naive, epsilon = 1e-12);
+    check_logits_gradient(&ZStandardised::default(), n, c, 2.0);
+}
+
+#[test]
+fn z_standardised_refuses_a_constant_row_naming_the_sample() {
+    let dev: Cpu = Default::default();
+    // sample 1 is constant: zero variance
+    let z = vec![0.5, -1.0, 2.0, 3.0, 3.0, 3.0, 1.0, 0.0, -1.0];
+    let err = ZStandardised::default()
+        .try_forward(dev.tensor_from_vec(z.clone(), (3, 3)), &[0, 1, 2])
+        .expect_err("a constant row has no standardisation");
+    assert_eq!(
+        err,
+        LossError::Requirement {
+            loss: "z_standardised",
+            message: "row has zero variance",
+            sample: Some(1),
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "`z_standardised` cannot be computed for sample 1: row has zero variance"
+    );
+    // with a tape too
+    let traced = dev.tensor_from_vec(z, (3, 3)).leaky_trace();
+    assert!(ZStandardised::default()
+        .try_forward(traced, &[0, 1, 2])
+        .is_err());
 }
 
 #[test]

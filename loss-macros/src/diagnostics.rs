@@ -310,13 +310,14 @@ pub fn missing_output(span: Span) -> Error {
 
 // ----- names and scopes -----
 
+/// Suggests the nearest known function when there is one, and lists them all.
 pub fn unknown_function(span: Span, name: &str, known: &[&str]) -> Error {
-    let listing = "the functions are listed in the DSL reference of the `losskit` docs".to_string();
+    let listing = format!("the functions are {}", list(known));
     at(
         span,
         format!(
             "unknown function `{name}`; help: {}",
-            suggest_else(name, known, listing)
+            suggest_or(name, known, listing)
         ),
     )
 }
@@ -341,8 +342,10 @@ pub fn index_outside_reduction(span: Span, name: &str, binder: &str) -> Error {
     at(span, format!("index `{name}` is used outside the reduction that binds it; help: `{name}` exists only inside `{binder}`, so use it there"))
 }
 
-pub fn sample_index_in_scalar(span: Span, name: &str) -> Error {
-    at(span, format!("index `{name}` is not bound in a `Scalar` loss; help: reduce over the batch with `sum(samples, |{name}| ..)`, or return `PerSample`"))
+/// `samples`: the family's name for the batch's set; `per_sample`: its per-sample
+/// output kind (`PerSample`, `PerAnchor`, `PerQuery`).
+pub fn sample_index_in_scalar(span: Span, name: &str, samples: &str, per_sample: &str) -> Error {
+    at(span, format!("index `{name}` is not bound in a `Scalar` loss; help: reduce over the batch with `sum({samples}, |{name}| ..)`, or return `{per_sample}`"))
 }
 
 pub fn unknown_set(span: Span, name: &str, known: &[&str]) -> Error {
@@ -365,18 +368,39 @@ pub fn unknown_set(span: Span, name: &str, known: &[&str]) -> Error {
     at(span, format!("unknown index set `{name}`; help: {help}"))
 }
 
-pub fn bad_set(tokens: &dyn ToTokens) -> Error {
+/// `known`: the family's sets as written; `(set, index)`: one to show filtered.
+pub fn bad_set(tokens: &dyn ToTokens, known: &[&str], (set, index): (&str, &str)) -> Error {
     spanned(
         tokens,
-        "expected an index set; help: write `classes`, `samples` or `classes.filter(|k| ..)`"
-            .into(),
+        format!(
+            "expected an index set; help: write one of this family's sets, {}, or filter one: `{set}.filter(|{index}| ..)`",
+            one_of(known)
+        ),
     )
 }
 
-pub fn reduction_needs_closure(tokens: &dyn ToTokens, op: &str) -> Error {
+/// `(set, index)`: a set of the family and its usual index, for the example.
+pub fn reduction_needs_closure(
+    tokens: &dyn ToTokens,
+    op: &str,
+    (set, index): (&str, &str),
+) -> Error {
     spanned(
         tokens,
-        format!("`{op}` over a set takes a closure; help: write `{op}(classes, |k| ..)`"),
+        format!("`{op}` over a set takes a closure; help: write `{op}({set}, |{index}| ..)`"),
+    )
+}
+
+/// A reduction whose closure is there, followed by more arguments.
+pub fn reduction_extra_arguments(
+    tokens: &dyn ToTokens,
+    op: &str,
+    found: usize,
+    (set, index): (&str, &str),
+) -> Error {
+    spanned(
+        tokens,
+        format!("`{op}` takes a set and one closure, but {found} arguments were given; help: remove the arguments after the closure: `{op}({set}, |{index}| ..)`"),
     )
 }
 
@@ -448,6 +472,7 @@ pub fn wrong_rank(tokens: &dyn ToTokens, name: &str, rank: usize, found: usize) 
     )
 }
 
+/// `axis`: 0-based position of the index.
 pub fn index_domain(
     tokens: &dyn ToTokens,
     name: &str,
@@ -455,7 +480,28 @@ pub fn index_domain(
     expected: &str,
     found: &str,
 ) -> Error {
-    spanned(tokens, format!("axis {axis} of `{name}` ranges over {expected}, but this index ranges over {found}; help: index it with a variable bound over `{expected}`"))
+    let position = match axis {
+        0 => "first index".to_string(),
+        1 => "second index".to_string(),
+        2 => "third index".to_string(),
+        n => format!("index at position {n} (counting from 0)"),
+    };
+    spanned(tokens, format!("the {position} of `{name}` ranges over {expected}, but this index ranges over {found}; help: index it with a variable bound over `{expected}`"))
+}
+
+/// `index`: the index as written; `example`: a comparison the family allows, if any.
+pub fn index_compared_with_number(
+    tokens: &dyn ToTokens,
+    index: &str,
+    example: Option<&str>,
+) -> Error {
+    let instead = match example {
+        Some(e) => format!(
+            "compare it with an index or a label, as in `{e}`, or compare the values it selects"
+        ),
+        None => "compare it with another index, or compare the values it selects".to_string(),
+    };
+    spanned(tokens, format!("index `{index}` is compared with a number, but an index may only be compared with another index or with a label (indices are positions, not numbers); help: {instead}"))
 }
 
 pub fn input_not_indexed(tokens: &dyn ToTokens, name: &str, example: &str) -> Error {
@@ -568,10 +614,11 @@ pub fn unknown_method(tokens: &dyn ToTokens, name: &str, is_function: bool) -> E
     spanned(tokens, format!("unknown method `{name}`; help: {hint}"))
 }
 
-pub fn filter_outside_reduction(tokens: &dyn ToTokens) -> Error {
+/// `(set, index)`: a set of the family and its usual index, for the example.
+pub fn filter_outside_reduction(tokens: &dyn ToTokens, (set, index): (&str, &str)) -> Error {
     spanned(
         tokens,
-        "`.filter(..)` selects the set of a reduction; help: write it as the first argument: `sum(classes.filter(|k| ..), |k| ..)`".into(),
+        format!("`.filter(..)` selects the set of a reduction; help: write it as the first argument: `sum({set}.filter(|{index}| ..), |{index}| ..)`"),
     )
 }
 
@@ -580,6 +627,24 @@ pub fn confusion_not_indexable(tokens: &dyn ToTokens, name: &str) -> Error {
         tokens,
         format!("`{name}` is the batch's soft confusion matrix, which has fields, not elements; help: read a field such as `{name}.tp`"),
     )
+}
+
+// ----- requirements -----
+
+pub fn require_message(tokens: &dyn ToTokens) -> Error {
+    spanned(tokens, "the message of `require` must be a string literal; help: write `require(var > 0.0, \"row has zero variance\");`".into())
+}
+
+pub fn require_as_value(tokens: &dyn ToTokens) -> Error {
+    spanned(tokens, "`require(..)` is a statement, not a value; help: end it with `;` and put the block's value after it".into())
+}
+
+pub fn require_in_branch(tokens: &dyn ToTokens) -> Error {
+    spanned(tokens, "`require(..)` cannot stand in a branch of `if` or `select`, whose branches are both computed; help: put it before the `if`, with the branch's condition folded into the requirement".into())
+}
+
+pub fn require_without_number(tokens: &dyn ToTokens) -> Error {
+    spanned(tokens, "a block with `require(..)` must end with a number; help: move the requirement into the block whose value the condition guards".into())
 }
 
 pub fn if_without_else(tokens: &dyn ToTokens) -> Error {
@@ -678,10 +743,13 @@ mod tests {
             unknown_name(s, "scle", &["scale"]),
             unknown_name(s, "q", &[]),
             index_outside_reduction(s, "k", "sum(classes, |k| ..)"),
-            sample_index_in_scalar(s, "i"),
+            sample_index_in_scalar(s, "i", "samples", "PerAnchor"),
             unknown_set(s, "clases", &["samples", "classes"]),
-            bad_set(&t),
-            reduction_needs_closure(&t, "sum"),
+            bad_set(&t, &["samples", "refs"], ("refs", "j")),
+            reduction_needs_closure(&t, "sum", ("refs", "j")),
+            reduction_extra_arguments(&t, "sum", 3, ("classes", "k")),
+            index_compared_with_number(&t, "k", Some("k != y[i]")),
+            index_compared_with_number(&t, "d", None),
             closure_params(&t),
             filter_index_mismatch(&t, "c", "k"),
             arity(&t, "clamp", "three arguments", "clamp(x, lo, hi)"),
@@ -692,7 +760,8 @@ mod tests {
             index_as_value(&t, "k"),
             expected_index(&t),
             wrong_rank(&t, "z", 2, 1),
-            index_domain(&t, "z", 1, "samples", "classes"),
+            index_domain(&t, "z", 0, "samples", "classes"),
+            index_domain(&t, "z", 4, "samples", "classes"),
             input_not_indexed(&t, "z", "z[i][k]"),
             labels_as_value(&t, "y"),
             not_indexable(&t),
@@ -709,9 +778,13 @@ mod tests {
             missing_tail(s, false, false),
             unknown_method(&t, "exp", true),
             unknown_method(&t, "foo", false),
-            filter_outside_reduction(&t),
+            filter_outside_reduction(&t, ("classes", "k")),
             confusion_not_indexable(&t, "cm"),
             if_without_else(&t),
+            require_message(&t),
+            require_as_value(&t),
+            require_in_branch(&t),
+            require_without_number(&t),
         ];
         for e in errors {
             let m = e.to_string();

@@ -87,6 +87,34 @@ impl FamilyKind {
         self.roles().iter().map(|r| r.type_name()).collect()
     }
 
+    /// The set an example reduction in a message ranges over, and its usual index
+    /// (`classes` and `k` for logits), so hints only name sets the family has.
+    pub fn example_set(self) -> (&'static str, &'static str) {
+        match self {
+            FamilyKind::Binary => ("samples", "j"),
+            FamilyKind::Logits => ("classes", "k"),
+            FamilyKind::Pairs => ("refs", "j"),
+            FamilyKind::Scores => ("docs", "d"),
+        }
+    }
+
+    /// The family's name for the index set over `domain` (`queries` for the scores
+    /// family's samples).
+    pub fn set_name(self, domain: Domain) -> &'static str {
+        self.sets()
+            .iter()
+            .find(|(_, d)| *d == domain)
+            .map_or(domain.name(), |(s, _)| s)
+    }
+
+    /// The output kind with one value per sample (`PerSample`, `PerAnchor`, `PerQuery`).
+    pub fn per_sample_output(self) -> &'static str {
+        self.outputs()
+            .iter()
+            .find(|(_, o)| *o == crate::ast::Output::PerSample)
+            .map_or("PerSample", |(name, _)| name)
+    }
+
     /// The index sets a reduction may range over.
     pub fn sets(self) -> &'static [(&'static str, Domain)] {
         match self {

@@ -83,6 +83,14 @@ pub enum Un {
     Softplus,
     /// `tanh(x)`
     Tanh,
+    /// `cos(x)`
+    Cos,
+    /// `sin(x)`
+    Sin,
+    /// `acos(x)`, in [0, π]; NaN outside [−1, 1]
+    Acos,
+    /// `expm1(x)` = eˣ − 1, accurate near 0
+    Expm1,
     /// `relu(x)` = max(x, 0)
     Relu,
     /// `round(x)` (not differentiable)
@@ -107,6 +115,10 @@ impl Un {
             Un::Sigmoid => "sigmoid",
             Un::Softplus => "softplus",
             Un::Tanh => "tanh",
+            Un::Cos => "cos",
+            Un::Sin => "sin",
+            Un::Acos => "acos",
+            Un::Expm1 => "expm1",
             Un::Relu => "relu",
             Un::Round => "round",
             Un::Floor => "floor",
@@ -178,6 +190,9 @@ pub enum Red {
     Min,
     /// `logsumexp(set, |k| x)` = ln Σₖ eˣ, max-shifted; −∞ over the empty set.
     LogSumExp,
+    /// `logmeanexp(set, |k| x)` = ln((1/|set|) Σₖ eˣ) = logsumexp − ln|set|, max-shifted;
+    /// −∞ over the empty set.
+    LogMeanExp,
     /// `argmax(set, |k| x)`: the first maximising index, as a number (not differentiable).
     ArgMax,
     /// `argmin(set, |k| x)`: the first minimising index, as a number (not differentiable).
@@ -195,10 +210,16 @@ impl Red {
             Red::Max => "max",
             Red::Min => "min",
             Red::LogSumExp => "logsumexp",
+            Red::LogMeanExp => "logmeanexp",
             Red::ArgMax => "argmax",
             Red::ArgMin => "argmin",
             Red::TopKThreshold => "topk_threshold",
         }
+    }
+
+    /// Whether the slot also keeps how many elements it reduced (its `SlotCount`).
+    pub fn keeps_count(self) -> bool {
+        matches!(self, Red::Mean | Red::LogMeanExp)
     }
 }
 
@@ -250,6 +271,15 @@ pub enum Op {
     FromLogits,
     /// Boolean: the pairs family's references are the batch itself, so `j = i` is a self-pair.
     ExcludeSelf,
+    /// `{ require(cond, ..); value }`: `value`, after checking `cond`; where it fails, the
+    /// forward reports requirement `id` (an index into [`Program::requirements`]), for the
+    /// value of the `sample` index when the condition depends on one.
+    Require {
+        value: NodeId,
+        cond: NodeId,
+        id: u16,
+        sample: Option<VarId>,
+    },
 }
 
 impl Op {
@@ -263,6 +293,7 @@ impl Op {
                 vec![*a, *b]
             }
             Op::Clamp(a, b, c) | Op::Select(a, b, c) => vec![*a, *b, *c],
+            Op::Require { value, cond, .. } => vec![*value, *cond],
             _ => Vec::new(),
         }
     }
@@ -481,6 +512,8 @@ pub struct Program {
     pub hyper_names: Vec<String>,
     /// Names of the family's raw inputs, by [`InputId`] (for printing).
     pub input_names: Vec<String>,
+    /// The messages of the `require(cond, "message")` statements, by id.
+    pub requirements: Vec<String>,
 }
 
 impl Program {
@@ -636,7 +669,8 @@ impl Program {
             | Op::Compare(..)
             | Op::IndexCompare(..)
             | Op::And(..)
-            | Op::Or(..) => format!("({s})"),
+            | Op::Or(..)
+            | Op::Require { .. } => format!("({s})"),
             Op::Unary(Un::Neg, _) => format!("({s})"),
             Op::Const(_) if s.starts_with('-') => format!("({s})"),
             _ => s,
@@ -712,6 +746,11 @@ impl Program {
             Op::And(a, b) => format!("{} ∧ {}", self.paren(*a), self.paren(*b)),
             Op::Or(a, b) => format!("{} ∨ {}", self.paren(*a), self.paren(*b)),
             Op::Not(a) => format!("¬{}", self.paren(*a)),
+            Op::Require { value, cond, .. } => format!(
+                "{} (requires {})",
+                self.paren(*value),
+                self.node_string(*cond)
+            ),
             Op::FromLogits => "from_logits".into(),
             Op::ExcludeSelf => "refs_are_batch".into(),
         }

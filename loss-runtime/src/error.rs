@@ -96,6 +96,16 @@ pub enum LossError {
         /// The name given.
         name: String,
     },
+    /// A `require(cond, "message")` of the loss's definition does not hold for this batch
+    /// (e.g. a row with zero variance where the loss divides by it).
+    Requirement {
+        /// The loss.
+        loss: &'static str,
+        /// The message the definition gives.
+        message: &'static str,
+        /// The sample it fails for, when the condition depends on one.
+        sample: Option<usize>,
+    },
 }
 
 impl fmt::Display for LossError {
@@ -156,6 +166,14 @@ impl fmt::Display for LossError {
             Self::UnknownHyper { loss, name } => {
                 write!(f, "`{loss}` has no hyper-parameter named `{name}`")
             }
+            Self::Requirement {
+                loss,
+                message,
+                sample,
+            } => match sample {
+                Some(i) => write!(f, "`{loss}` cannot be computed for sample {i}: {message}"),
+                None => write!(f, "`{loss}` cannot be computed for this batch: {message}"),
+            },
         }
     }
 }

@@ -33,7 +33,7 @@ pub use loss_macros::loss;
 pub mod __private {
     pub use crate::core::foreign::topk_threshold;
     pub use crate::core::info::{Family, HyperInfo, HyperKind, LossInfo};
-    pub use crate::core::kernel::{Batch, Kernel, Workspace};
+    pub use crate::core::kernel::{Batch, Kernel, Requirements, Workspace};
     pub use crate::core::parallel;
     pub use crate::core::real::{LogSumExp, Real};
     pub use crate::core::similarity::Metric;

@@ -70,6 +70,14 @@ pub fn gradients(prog: &mut Program, differentiable: &[bool]) -> Gradients {
                         let shifted = g.sub(body, this);
                         g.unary(Un::Exp, shifted)
                     }
+                    // ln((1/n) Σ eˣ): the softmax weight e^(x − lse) = e^(x − lme)/n
+                    Red::LogMeanExp => {
+                        let this = g.intern(Op::Slot(slot_id));
+                        let shifted = g.sub(body, this);
+                        let e = g.unary(Un::Exp, shifted);
+                        let count = g.intern(Op::SlotCount(slot_id));
+                        g.div(e, count)
+                    }
                     Red::ArgMax | Red::ArgMin | Red::TopKThreshold => {
                         unreachable!("non-differentiable reductions carry no adjoint")
                     }

@@ -5,6 +5,10 @@
 
 use crate::ir::{Bin, Cmp, Graph, NodeId, Op, Un};
 
+/// The least value of `1 − x²` in the derivative of `acos`, so that it stays finite
+/// (−10⁶) at x = ±1.
+pub const ACOS_RADICAND_FLOOR: f64 = 1e-12;
+
 /// ∂node/∂arg for every differentiable argument of `node`.
 pub fn partials(g: &mut Graph, node: NodeId) -> Vec<(NodeId, NodeId)> {
     let op = g.op(node).clone();
@@ -89,6 +93,29 @@ pub fn partials(g: &mut Graph, node: NodeId) -> Vec<(NodeId, NodeId)> {
             let t2 = g.intern(Op::Powi(node, 2));
             vec![(x, g.sub(one, t2))]
         }
+        // ----- trigonometry -----
+        // d cos x = −sin x dx
+        Op::Unary(Un::Cos, x) => {
+            let s = g.unary(Un::Sin, x);
+            vec![(x, g.neg(s))]
+        }
+        // d sin x = cos x dx
+        Op::Unary(Un::Sin, x) => vec![(x, g.unary(Un::Cos, x))],
+        // d acos x = −dx / √(1 − x²). The derivative is infinite at x = ±1; the radicand is
+        // clamped below at ACOS_RADICAND_FLOOR (1e-12), so at ±1 (and, where the value is
+        // already NaN, outside [−1, 1]) the derivative is the finite −1/√1e-12 = −10⁶.
+        Op::Unary(Un::Acos, x) => {
+            let one = g.constant(1.0);
+            let x2 = g.intern(Op::Powi(x, 2));
+            let radicand = g.sub(one, x2);
+            let floor = g.constant(ACOS_RADICAND_FLOOR);
+            let clamped = g.binary(Bin::Max, radicand, floor);
+            let root = g.unary(Un::Sqrt, clamped);
+            let m1 = g.constant(-1.0);
+            vec![(x, g.div(m1, root))]
+        }
+        // d (eˣ − 1) = eˣ dx
+        Op::Unary(Un::Expm1, x) => vec![(x, g.unary(Un::Exp, x))],
         // ----- kinks -----
         // d|x| = sign(x) dx   (0 at x = 0)
         Op::Unary(Un::Abs, x) => vec![(x, g.unary(Un::Sign, x))],
@@ -121,6 +148,8 @@ pub fn partials(g: &mut Graph, node: NodeId) -> Vec<(NodeId, NodeId)> {
         }
         // d select(c,a,b) = [c] da + [¬c] db   (the branch taken)
         Op::Select(c, a, b) => two_way(g, c, a, b),
+        // a requirement passes its value through; its condition is a constant
+        Op::Require { value, .. } => vec![(value, g.constant(1.0))],
         // ----- no derivative -----
         // detach, comparisons and the rounding family are constants to the chain rule
         _ => Vec::new(),
@@ -210,6 +239,31 @@ mod tests {
     }
 
     #[test]
+    fn cos_and_sin_give_each_other() {
+        let (mut p, x) = setup();
+        let c = p.graph.unary(Un::Cos, x);
+        assert_eq!(d(&mut p, c), ["−sin(x)"]);
+        let s = p.graph.unary(Un::Sin, x);
+        assert_eq!(d(&mut p, s), ["cos(x)"]);
+    }
+
+    #[test]
+    fn acos_gives_minus_reciprocal_root_with_a_floored_radicand() {
+        let (mut p, x) = setup();
+        let a = p.graph.unary(Un::Acos, x);
+        assert_eq!(d(&mut p, a), ["(-1)/sqrt(max((1 − x^2), 0.000000000001))"]);
+        // the floor makes the derivative finite at ±1: −1/√1e-12 = −10⁶
+        assert_eq!(-1.0 / ACOS_RADICAND_FLOOR.sqrt(), -1e6);
+    }
+
+    #[test]
+    fn expm1_gives_exp() {
+        let (mut p, x) = setup();
+        let e = p.graph.unary(Un::Expm1, x);
+        assert_eq!(d(&mut p, e), ["exp(x)"]);
+    }
+
+    #[test]
     fn abs_gives_sign_and_relu_an_indicator() {
         let (mut p, x) = setup();
         let a = p.graph.unary(Un::Abs, x);
@@ -272,6 +326,21 @@ mod tests {
         let c = p.graph.intern(Op::Compare(Cmp::Gt, x, y));
         let s = p.graph.select(c, x, y);
         assert_eq!(d(&mut p, s), ["[x > y]", "(0 if x > y else 1)"]);
+    }
+
+    #[test]
+    fn a_requirement_passes_its_value_through() {
+        let (mut p, x) = setup();
+        let zero = p.graph.constant(0.0);
+        let cond = p.graph.intern(Op::Compare(Cmp::Gt, x, zero));
+        let r = p.graph.intern(Op::Require {
+            value: x,
+            cond,
+            id: 0,
+            sample: None,
+        });
+        assert_eq!(d(&mut p, r), ["1"]);
+        assert_eq!(p.node_string(r), "x (requires x > 0)");
     }
 
     #[test]

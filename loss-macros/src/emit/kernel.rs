@@ -189,6 +189,10 @@ impl<'a> KernelCx<'a> {
                     Un::Sigmoid => quote!(#rt::Real::sigmoid(#x)),
                     Un::Softplus => quote!(#rt::Real::softplus(#x)),
                     Un::Tanh => quote!(#rt::Real::tanh(#x)),
+                    Un::Cos => quote!(#rt::Real::cos(#x)),
+                    Un::Sin => quote!(#rt::Real::sin(#x)),
+                    Un::Acos => quote!(#rt::Real::acos(#x)),
+                    Un::Expm1 => quote!(#rt::Real::exp_m1(#x)),
                     Un::Relu => quote!(#rt::Real::relu(#x)),
                     Un::Round => quote!(#rt::Real::round(#x)),
                     Un::Floor => quote!(#rt::Real::floor(#x)),
@@ -266,6 +270,27 @@ impl<'a> KernelCx<'a> {
                 let x = a(x);
                 quote!(!#x)
             }
+            Op::Require {
+                value,
+                cond,
+                id,
+                sample,
+            } => {
+                let (x, c, id) = (a(value), a(cond), usize::from(*id));
+                let sample = match sample {
+                    Some(v) => {
+                        let v = v_ident(*v);
+                        quote!(::core::option::Option::Some(#v))
+                    }
+                    None => quote!(::core::option::Option::None),
+                };
+                quote!({
+                    if !#c {
+                        __requirements.fail(#id, #sample);
+                    }
+                    #x
+                })
+            }
         }
     }
 
@@ -304,6 +329,7 @@ impl<'a> KernelCx<'a> {
             let __d_samples: usize = __b.samples;
             let __d_classes: usize = __b.classes;
             let __d_refs: usize = __b.refs;
+            let __requirements = #rt::Requirements::default();
         };
         for (k, raw) in self.family.raw_inputs().iter().enumerate() {
             let name = format_ident!("__in{}", k);
@@ -342,7 +368,7 @@ impl<'a> KernelCx<'a> {
         let slot = self.prog.slot(sg.slot);
         match &slot.kind {
             SlotKind::Reduce {
-                op: Red::Sum | Red::Mean | Red::LogSumExp,
+                op: Red::Sum | Red::Mean | Red::LogSumExp | Red::LogMeanExp,
                 var,
                 ..
             } if slot.free.is_empty() && slot.params.is_empty() && !self.is_local(sg.slot) => {
@@ -611,7 +637,7 @@ impl<'a> KernelCx<'a> {
                     && matches!(
                         self.prog.slot(*t).kind,
                         SlotKind::Reduce {
-                            op: Red::LogSumExp | Red::Max | Red::Min | Red::Mean,
+                            op: Red::LogSumExp | Red::LogMeanExp | Red::Max | Red::Min | Red::Mean,
                             ..
                         }
                     );
@@ -640,7 +666,7 @@ impl<'a> KernelCx<'a> {
             }
             let (buf, size) = (s_ident(s), self.size(s));
             body.extend(quote!(let mut #buf: ::std::vec::Vec<R> = ::std::vec![<R as #rt::Real>::zero(); #size];));
-            let is_mean = matches!(slot.kind, SlotKind::Reduce { op: Red::Mean, .. });
+            let is_mean = matches!(slot.kind, SlotKind::Reduce { op, .. } if op.keeps_count());
             let idx = self.slot_index(s);
             let (stmts, value, count) = self.parallel_sum(s).unwrap_or_else(|| self.slot_value(s));
             let store_count = if is_mean {
@@ -703,7 +729,7 @@ impl<'a> KernelCx<'a> {
             .map(|(k, slot)| {
                 let s = SlotId(k as u16);
                 match slot.kind {
-                    SlotKind::Reduce { op: Red::Mean, .. } if !self.is_local(s) => {
+                    SlotKind::Reduce { op, .. } if op.keeps_count() && !self.is_local(s) => {
                         let c = c_ident(s);
                         quote!(#c)
                     }
@@ -711,6 +737,12 @@ impl<'a> KernelCx<'a> {
                 }
             })
             .collect();
+        let requirements = if self.prog.requirements.is_empty() {
+            TokenStream::new()
+        } else {
+            let messages = &self.prog.requirements;
+            quote!(const REQUIREMENTS: &'static [&'static str] = &[#(#messages),*];)
+        };
         quote! {
             #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
             fn kernel_forward<R: #rt::Real>(&self, __b: &#rt::Batch<'_, R>, __ws: &mut #rt::Workspace<R>) -> R {
@@ -719,8 +751,10 @@ impl<'a> KernelCx<'a> {
                 let __value = #root[0];
                 __ws.slots = ::std::vec![#(#slots),*];
                 __ws.counts = ::std::vec![#(#counts),*];
+                __ws.failed = __requirements.into_failed();
                 __value
             }
+            #requirements
         }
     }
 
@@ -735,7 +769,7 @@ impl<'a> KernelCx<'a> {
             }
             let buf = s_ident(s);
             setup.extend(quote!(let #buf: &[R] = &__ws.slots[#k];));
-            if matches!(slot.kind, SlotKind::Reduce { op: Red::Mean, .. }) {
+            if matches!(slot.kind, SlotKind::Reduce { op, .. } if op.keeps_count()) {
                 let c = c_ident(s);
                 setup.extend(quote!(let #c: &[R] = &__ws.counts[#k];));
             }
@@ -1079,6 +1113,11 @@ fn reduce_parts(
             quote!(let mut __acc = #rt::LogSumExp::<R>::new();),
             quote!(__acc.push(#x);),
             quote!(__acc.finish()),
+        ),
+        Red::LogMeanExp => (
+            quote!(let mut __acc = #rt::LogSumExp::<R>::new();),
+            quote!(__acc.push(#x);),
+            quote!(if __count > 0 { __acc.finish() - <R as #rt::Real>::ln(<R as #rt::Real>::from_usize(__count)) } else { -<R as #rt::Real>::infinity() }),
         ),
         Red::ArgMax | Red::ArgMin => {
             let better = if op == Red::ArgMax {

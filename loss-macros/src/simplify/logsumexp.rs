@@ -1,8 +1,9 @@
 //! `ln(sum(set, |k| exp(x)))` → `logsumexp(set, |k| x)`, computed max-shifted, and
 //! `ln_1p(sum(set, |k| exp(x)))` → `softplus(logsumexp(set, |k| x))` (the stable
-//! `ln(1 + Σ eˣ)`, 0 over an empty set).
+//! `ln(1 + Σ eˣ)`, 0 over an empty set). The same for `mean`: `ln(mean(set, |k| exp(x)))`
+//! → `logmeanexp(set, |k| x)`, which stays finite where every eˣ underflows.
 //!
-//! The sum slot becomes a logsumexp slot `s`; every other read of the sum becomes
+//! The sum (or mean) slot becomes a logsumexp (logmeanexp) slot `s`; every other read of the sum becomes
 //! `exp(s)` (which equals the sum, including 0 for an empty set), and `ln(exp(s))`
 //! folds to `s` in the [`stable`](super::stable) pass.
 
@@ -32,21 +33,27 @@ pub fn rewrite(prog: Program) -> Program {
                 Op::Unary(Un::Exp, x) => *x,
                 _ => unreachable!("candidates have an exp body"),
             };
-            *op = Red::LogSumExp;
+            *op = if *op == Red::Mean {
+                Red::LogMeanExp
+            } else {
+                Red::LogSumExp
+            };
             *body = inner;
         }
     }
     out
 }
 
-/// Sum slots over `exp(..)` that are read through `ln` or `ln_1p`.
+/// Sum and mean slots over `exp(..)` that are read through `ln` or `ln_1p`.
 fn candidates(prog: &Program) -> HashSet<SlotId> {
     let mut out = HashSet::new();
     for k in 0..prog.graph.len() {
         if let Op::Unary(Un::Ln | Un::Ln1p, a) = prog.graph.op(NodeId(k as u32)) {
             if let Op::Slot(s) = prog.graph.op(*a) {
                 if let SlotKind::Reduce {
-                    op: Red::Sum, body, ..
+                    op: Red::Sum | Red::Mean,
+                    body,
+                    ..
                 } = prog.slot(*s).kind
                 {
                     if matches!(prog.graph.op(body), Op::Unary(Un::Exp, _)) {
@@ -86,6 +93,35 @@ mod tests {
         p.push_slot(None, SlotKind::Let(l));
         let p = super::super::run(p);
         assert_eq!(p.slot_definition(p.root()), "logsumexp_{k ∈ classes} z[k]");
+    }
+
+    #[test]
+    fn ln_mean_exp_becomes_a_logmeanexp_slot() {
+        let mut p = Program {
+            input_names: vec!["z".into()],
+            ..Program::default()
+        };
+        let k = p.new_var("k", Domain::Classes);
+        let z = p.graph.intern(Op::Input(InputId(0), vec![Ix::Var(k)]));
+        let e = p.graph.unary(Un::Exp, z);
+        let m = p.push_slot(
+            None,
+            SlotKind::Reduce {
+                op: Red::Mean,
+                var: k,
+                filter: None,
+                body: e,
+            },
+        );
+        let l = p.graph.unary(Un::Ln, m);
+        // another read of the mean keeps its value, as exp of the new slot
+        let twice = p.graph.add(l, m);
+        p.push_slot(None, SlotKind::Let(twice));
+        let p = super::super::run(p);
+        assert_eq!(
+            p.slot_definition(p.root()),
+            "logmeanexp_{k ∈ classes} z[k] + exp(logmeanexp_{k ∈ classes} z[k])"
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub fn map_bottom_up(prog: Program, mut f: impl FnMut(&mut Program, NodeId) -> N
         slots: Vec::new(),
         hyper_names: old.hyper_names.clone(),
         input_names: old.input_names.clone(),
+        requirements: old.requirements.clone(),
     };
     let mut map: HashMap<NodeId, NodeId> = HashMap::new();
     // Slots are rebuilt as their nodes are reached; a slot only reads earlier slots, and
@@ -84,6 +85,17 @@ fn remap(op: &Op, map: &HashMap<NodeId, NodeId>) -> Op {
         Op::And(a, b) => Op::And(m(a), m(b)),
         Op::Or(a, b) => Op::Or(m(a), m(b)),
         Op::Not(a) => Op::Not(m(a)),
+        Op::Require {
+            value,
+            cond,
+            id,
+            sample,
+        } => Op::Require {
+            value: m(value),
+            cond: m(cond),
+            id: *id,
+            sample: *sample,
+        },
         leaf => leaf.clone(),
     }
 }

@@ -40,6 +40,34 @@ pub struct Workspace<R> {
     pub slots: Vec<Vec<R>>,
     /// Number of elements each `mean` reduction averaged (empty for other nodes).
     pub counts: Vec<Vec<R>>,
+    /// The `require(..)` that failed in the forward pass, if any: its position in
+    /// [`Kernel::REQUIREMENTS`] and the sample it failed for (when it depends on one).
+    pub failed: Option<(usize, Option<usize>)>,
+}
+
+/// Collects failed `require(..)`s while a forward pass runs, possibly on several threads.
+///
+/// Of several failures it keeps the smallest `(sample, requirement)`, so the error a
+/// batch gives does not depend on the number of threads.
+#[derive(Debug, Default)]
+pub struct Requirements(std::sync::Mutex<Option<(Option<usize>, usize)>>);
+
+impl Requirements {
+    /// Records that requirement `id` failed (for `sample`, when it depends on one).
+    pub fn fail(&self, id: usize, sample: Option<usize>) {
+        // a poisoned lock still holds a usable value: keep recording
+        let mut first = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let this = (sample, id);
+        if first.map_or(true, |f| this < f) {
+            *first = Some(this);
+        }
+    }
+
+    /// The failure to report: `(requirement, sample)`.
+    pub fn into_failed(self) -> Option<(usize, Option<usize>)> {
+        let first = self.0.into_inner().unwrap_or_else(|e| e.into_inner());
+        first.map(|(sample, id)| (id, sample))
+    }
 }
 
 impl<R: Real> Workspace<R> {
@@ -48,6 +76,7 @@ impl<R: Real> Workspace<R> {
         Self {
             slots: vec![Vec::new(); n],
             counts: vec![Vec::new(); n],
+            failed: None,
         }
     }
 }
@@ -59,10 +88,14 @@ pub trait Kernel: Clone + Send + Sync + 'static {
     /// Name, family, paper, hyper-parameters and the derived gradient in words.
     const INFO: &'static LossInfo;
 
+    /// The messages of the definition's `require(cond, "message")` statements, in order.
+    const REQUIREMENTS: &'static [&'static str] = &[];
+
     /// Checks every hyper-parameter against its declared constraint.
     fn validate(&self) -> Result<(), LossError>;
 
-    /// Runs the forward loop nest and returns the loss value.
+    /// Runs the forward loop nest and returns the loss value; a failed `require(..)` is
+    /// left in `ws.failed` (see [`crate::family::check_requirements`]).
     fn kernel_forward<R: Real>(&self, batch: &Batch<'_, R>, ws: &mut Workspace<R>) -> R;
 
     /// Runs the derived backward loop nest: adds `seed · ∂L/∂x` into `grads[k]` for the
@@ -84,5 +117,26 @@ pub trait Kernel: Clone + Send + Sync + 'static {
     /// How the pairs family compares embeddings (other families ignore it).
     fn metric(&self) -> crate::core::similarity::Metric {
         crate::core::similarity::Metric::Cosine
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Requirements;
+
+    #[test]
+    fn requirements_keep_the_first_sample_then_the_first_requirement() {
+        let r = Requirements::default();
+        r.fail(1, Some(4));
+        r.fail(0, Some(2));
+        r.fail(1, Some(2));
+        r.fail(0, Some(7));
+        assert_eq!(r.into_failed(), Some((0, Some(2))));
+        // a failure without a sample sorts first (`None < Some`)
+        let r = Requirements::default();
+        r.fail(2, Some(0));
+        r.fail(3, None);
+        assert_eq!(r.into_failed(), Some((3, None)));
+        assert_eq!(Requirements::default().into_failed(), None);
     }
 }

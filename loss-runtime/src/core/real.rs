@@ -55,6 +55,14 @@ pub trait Real:
     fn abs(self) -> Self;
     /// Hyperbolic tangent.
     fn tanh(self) -> Self;
+    /// Cosine (radians).
+    fn cos(self) -> Self;
+    /// Sine (radians).
+    fn sin(self) -> Self;
+    /// Arc cosine, in `[0, π]`; NaN outside `[−1, 1]`.
+    fn acos(self) -> Self;
+    /// `eˣ − 1`, accurate for small `x`.
+    fn exp_m1(self) -> Self;
     /// Rounds half away from zero.
     fn round(self) -> Self;
     /// Largest integer not above.
@@ -169,6 +177,22 @@ macro_rules! impl_real {
             #[inline(always)]
             fn tanh(self) -> Self {
                 <$t>::tanh(self)
+            }
+            #[inline(always)]
+            fn cos(self) -> Self {
+                <$t>::cos(self)
+            }
+            #[inline(always)]
+            fn sin(self) -> Self {
+                <$t>::sin(self)
+            }
+            #[inline(always)]
+            fn acos(self) -> Self {
+                <$t>::acos(self)
+            }
+            #[inline(always)]
+            fn exp_m1(self) -> Self {
+                <$t>::exp_m1(self)
             }
             #[inline(always)]
             fn round(self) -> Self {

@@ -140,7 +140,7 @@ where
         from_logits,
         ..super::Layout::samples(n)
     };
-    Ok(super::run(kernel, preds, vec![p, y], Vec::new(), layout))
+    super::run(kernel, preds, vec![p, y], Vec::new(), layout)
 }
 
 #[cfg(test)]

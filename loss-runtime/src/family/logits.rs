@@ -75,13 +75,7 @@ where
         from_logits: true,
         ..super::Layout::samples(n)
     };
-    Ok(super::run(
-        kernel,
-        logits,
-        vec![z],
-        vec![labels.to_vec()],
-        layout,
-    ))
+    super::run(kernel, logits, vec![z], vec![labels.to_vec()], layout)
 }
 
 #[cfg(test)]

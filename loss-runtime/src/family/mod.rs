@@ -59,7 +59,7 @@ pub(crate) fn run<K, S, E, T>(
     values: Vec<Vec<E>>,
     labels: Vec<Vec<usize>>,
     layout: Layout,
-) -> Tensor<(), E, Cpu, T>
+) -> Result<Tensor<(), E, Cpu, T>, LossError>
 where
     K: Kernel,
     S: Shape,
@@ -72,15 +72,32 @@ where
         let l: Vec<&[usize]> = labels.iter().map(Vec::as_slice).collect();
         kernel.kernel_forward(&layout.batch(&v, &l), &mut ws)
     };
+    check_requirements::<K, E>(&ws)?;
     if !T::OWNS_TAPE {
-        return tape::attach(input, value, |_: E, _: &mut [E]| {});
+        return Ok(tape::attach(input, value, |_: E, _: &mut [E]| {}));
     }
     let kernel = kernel.clone();
-    tape::attach(input, value, move |seed, grad| {
+    Ok(tape::attach(input, value, move |seed, grad| {
         let v: Vec<&[E]> = values.iter().map(Vec::as_slice).collect();
         let l: Vec<&[usize]> = labels.iter().map(Vec::as_slice).collect();
         kernel.kernel_backward(&layout.batch(&v, &l), &ws, seed, &mut [grad]);
-    })
+    }))
+}
+
+/// The `require(cond, "message")` a forward pass left failed in `ws`, as a
+/// [`LossError::Requirement`]; call it after every `kernel_forward`.
+pub fn check_requirements<K: Kernel, R>(ws: &Workspace<R>) -> Result<(), LossError> {
+    match ws.failed {
+        Some((id, sample)) => Err(LossError::Requirement {
+            loss: K::INFO.name,
+            message: K::REQUIREMENTS
+                .get(id)
+                .copied()
+                .unwrap_or("a requirement failed"),
+            sample,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The `(rows, columns)` of a rank-2 input, refusing any other rank and empty matrices.

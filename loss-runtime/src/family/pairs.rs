@@ -158,13 +158,13 @@ where
     let exclude_self = ref_labels.is_none();
     let labels = labels.to_vec();
     let ref_labels = ref_labels.map_or_else(|| labels.clone(), <[usize]>::to_vec);
-    Ok(super::run(
+    super::run(
         kernel,
         similarities,
         vec![s],
         vec![labels, ref_labels],
         layout(n, m, exclude_self),
-    ))
+    )
 }
 
 fn check_embeddings<R: Real>(
@@ -286,6 +286,7 @@ where
     let b = layout(n, m, exclude_self).batch(&values, &label_sets);
     let mut ws = Workspace::default();
     kernel.kernel_forward(&b, &mut ws);
+    super::check_requirements::<K, E>(&ws)?;
     let mut w = vec![E::zero(); n * m];
     kernel.kernel_backward(&b, &ws, E::one(), &mut [&mut w]);
     Ok(similarities

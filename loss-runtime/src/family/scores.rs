@@ -86,5 +86,5 @@ where
         refs: d,
         ..super::Layout::samples(q)
     };
-    Ok(super::run(kernel, scores, vec![s, r], Vec::new(), layout))
+    super::run(kernel, scores, vec![s, r], Vec::new(), layout)
 }
