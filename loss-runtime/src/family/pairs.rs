@@ -129,6 +129,30 @@ fn check_inputs<R: Real>(
     super::check_finite("similarities", &[n, m], s)
 }
 
+/// The name of the hyper-parameter by which a pairs loss declares that it costs
+/// `O(N·M²)` time (a rank of each pair among the references, counted), and the largest
+/// `N·M²` it runs.
+pub const MAX_WORK: &str = "max_work";
+
+/// Refuses an `n × m` batch whose `n·m²` exceeds the loss's [`MAX_WORK`], if it has one,
+/// so that a batch that would run for hours fails at once.
+fn check_work<K: Kernel>(kernel: &K, n: usize, m: usize) -> Result<(), LossError> {
+    let Some(limit) = kernel.hyper(MAX_WORK) else {
+        return Ok(());
+    };
+    let work = n as f64 * (m as f64) * (m as f64);
+    if work <= limit {
+        return Ok(());
+    }
+    Err(LossError::TooMuchWork {
+        loss: K::INFO.name,
+        work,
+        measure: "N·M² (anchors × references²)",
+        limit_name: MAX_WORK,
+        limit,
+    })
+}
+
 /// The layout of an `n × m` similarity matrix.
 fn layout(n: usize, m: usize, exclude_self: bool) -> super::Layout {
     super::Layout {
@@ -154,6 +178,7 @@ where
 {
     kernel.validate()?;
     let (n, m) = (similarities.shape().0.size(), similarities.shape().1.size());
+    check_work(kernel, n, m)?;
     if T::OWNS_TAPE {
         // the gradient of `S`, which dfdx allocates in `backward()`, with the copy below
         alloc::ensure_room::<E>(
@@ -227,6 +252,7 @@ where
             found: labels.len(),
         });
     }
+    check_work(kernel, n, n)?;
     ensure_room_for_similarities::<E, T>(n, n)?;
     try_forward_similarities(
         kernel,
@@ -280,6 +306,7 @@ where
             found: labels.ref_labels.len(),
         });
     }
+    check_work(kernel, n, m)?;
     ensure_room_for_similarities::<E, T>(n, m)?;
     let s = similarity_with(embeddings, refs, kernel.metric());
     try_forward_similarities(kernel, s, labels.labels, Some(labels.ref_labels))
@@ -302,6 +329,7 @@ where
 {
     kernel.validate()?;
     let (n, m) = (similarities.shape().0.size(), similarities.shape().1.size());
+    check_work(kernel, n, m)?;
     let s = tape::try_read("a copy of the similarity matrix", similarities)?;
     check_inputs(n, m, &s, labels, ref_labels)?;
     let exclude_self = ref_labels.is_none();
