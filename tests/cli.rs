@@ -1061,7 +1061,11 @@ fn out_of_memory_is_an_error_not_an_abort() {
         .args(["-c", &script])
         .output()
         .expect("sh runs");
-    assert_fails(&out, "out of memory: the similarity matrix", "20,000 × 2 f64");
+    assert_fails(
+        &out,
+        "out of memory: the similarity matrix",
+        "20,000 × 2 f64",
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("GB ("), "the size it needed: {stderr}");
 }

@@ -296,3 +296,60 @@ impl fmt::Display for LossError {
 }
 
 impl std::error::Error for LossError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_named_row_then_column() {
+        assert_eq!(unravel(4, &[2, 3]), vec![1, 1]);
+        assert_eq!(unravel(5, &[2, 3]), vec![1, 2]);
+        assert_eq!(unravel(3, &[7]), vec![3]);
+        let e = LossError::NonFinite {
+            input: "logits",
+            index: 5,
+            position: unravel(5, &[2, 3]),
+            value: f64::NAN,
+        };
+        assert_eq!(e.to_string(), "non-finite value at `logits[1][2]`: NaN");
+        let e = LossError::RelevanceNotBinary {
+            index: 3,
+            position: unravel(3, &[2, 3]),
+            value: 0.5,
+        };
+        assert_eq!(
+            e.to_string(),
+            "`relevance[1][0]` is 0.5, but relevance must be 0 or 1"
+        );
+    }
+
+    #[test]
+    fn negative_zero_is_printed_as_zero() {
+        let e = LossError::InvalidHyper {
+            loss: "anyloss_f1",
+            name: "epsilon",
+            value: -0.0,
+            constraint: "> 0",
+        };
+        assert_eq!(
+            e.to_string(),
+            "invalid hyper-parameter for `anyloss_f1`: `epsilon` = 0, but it must be > 0"
+        );
+        assert_eq!(Shown(-0.0).to_string(), "0");
+        assert_eq!(Shown(-0.5).to_string(), "-0.5");
+    }
+
+    #[test]
+    fn sizes_are_given_in_bytes() {
+        let e = LossError::OutOfMemory {
+            what: "the similarity matrix",
+            bytes: 3_200_000_000,
+        };
+        assert_eq!(
+            e.to_string(),
+            "out of memory: the similarity matrix needs 3.2 GB (3200000000 bytes), which could not be allocated; use a smaller batch"
+        );
+        assert_eq!(Bytes(512).to_string(), "512 bytes");
+    }
+}

@@ -712,6 +712,16 @@ pub(crate) fn check_pairs_errors<L: PairsLoss<f64> + std::panic::RefUnwindSafe>(
         },
         "`similarities` has 3 columns (references) but `ref_labels` has 4",
     );
+    check(
+        try_sim(&e, 2, 3, &[0, 1], Some(&[0, 1])),
+        LossError::ReferenceCountMismatch {
+            input: "similarities",
+            columns: 3,
+            found_in: "ref_labels",
+            found: 2,
+        },
+        "`similarities` has 3 columns (references) but `ref_labels` has 2",
+    );
     // empty batches
     for (rows, d) in [(0, 3), (3, 0)] {
         let y = vec![0; rows];
@@ -833,9 +843,9 @@ pub(crate) fn check_pairs_errors<L: PairsLoss<f64> + std::panic::RefUnwindSafe>(
     // `pair_weights` checks its input as `forward` does
     assert_eq!(
         pairs::pair_weights(loss, &matrix::<f64>(&e, 2, 3), &[0, 1], Some(&[0, 1])).unwrap_err(),
-        LossError::BatchSizeMismatch {
-            expected_by: "similarities",
-            expected: 3,
+        LossError::ReferenceCountMismatch {
+            input: "similarities",
+            columns: 3,
             found_in: "ref_labels",
             found: 2,
         }

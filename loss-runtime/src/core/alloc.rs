@@ -13,10 +13,11 @@ fn bytes<T>(len: usize) -> usize {
 /// [`LossError::OutOfMemory`] naming `what`.
 pub fn try_with_capacity<T>(what: &'static str, len: usize) -> Result<Vec<T>, LossError> {
     let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| LossError::OutOfMemory {
-        what,
-        bytes: bytes::<T>(len),
-    })?;
+    v.try_reserve_exact(len)
+        .map_err(|_| LossError::OutOfMemory {
+            what,
+            bytes: bytes::<T>(len),
+        })?;
     Ok(v)
 }
 

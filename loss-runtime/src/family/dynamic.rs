@@ -525,7 +525,9 @@ fn label_vector(input: &Given<'_>, expected: &'static str) -> Result<Vec<usize>,
 }
 
 fn to_real<E: Real>(values: &[f64]) -> Result<Vec<E>, LossError> {
-    alloc::try_map("an input in the run's precision", values, |&v| E::from_f64(v))
+    alloc::try_map("an input in the run's precision", values, |&v| {
+        E::from_f64(v)
+    })
 }
 
 /// The tensor of `input`'s values in the given shape.

@@ -243,7 +243,12 @@ where
 {
     kernel.validate()?;
     let (n, d) = (embeddings.shape().0.size(), embeddings.shape().1.size());
-    check_embeddings("embeddings", n, d, &tape::try_read("a copy of `embeddings`", &embeddings)?)?;
+    check_embeddings(
+        "embeddings",
+        n,
+        d,
+        &tape::try_read("a copy of `embeddings`", &embeddings)?,
+    )?;
     if labels.len() != n {
         return Err(LossError::BatchSizeMismatch {
             expected_by: "embeddings",
@@ -281,8 +286,18 @@ where
     kernel.validate()?;
     let (n, d) = (embeddings.shape().0.size(), embeddings.shape().1.size());
     let (m, d2) = (refs.shape().0.size(), refs.shape().1.size());
-    check_embeddings("embeddings", n, d, &tape::try_read("a copy of `embeddings`", &embeddings)?)?;
-    check_embeddings("ref_embeddings", m, d2, &tape::try_read("a copy of `ref_embeddings`", &refs)?)?;
+    check_embeddings(
+        "embeddings",
+        n,
+        d,
+        &tape::try_read("a copy of `embeddings`", &embeddings)?,
+    )?;
+    check_embeddings(
+        "ref_embeddings",
+        m,
+        d2,
+        &tape::try_read("a copy of `ref_embeddings`", &refs)?,
+    )?;
     if d2 != d {
         return Err(LossError::BadShape {
             input: "ref_embeddings",

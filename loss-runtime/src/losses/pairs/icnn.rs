@@ -301,7 +301,7 @@ mod tests {
     use super::*;
     use crate::testing::{assert_close, max_abs, Rng};
     use crate::testing_pairs::*;
-    use crate::{Metric, PairLabels};
+    use crate::{LossError, Metric, PairLabels};
 
     /// The parts of the official score.
     #[derive(Clone, Copy, Debug, PartialEq)]
@@ -596,6 +596,35 @@ mod tests {
         let got = sim_value::<f64, _>(&official, &s, &ep.yq, Some(&ep.ys)).unwrap();
         let want = refs_value::<f64, _>(&official, &ep.qry, &ep.sup, d, &ep.pair_labels());
         assert_close(got, want.unwrap(), 1e-12, 1e-14, "queries");
+    }
+
+    #[test]
+    fn a_batch_over_max_work_is_refused_before_any_work() {
+        let mut rng = Rng::new(0x1c22_0003);
+        let ep = Episode::random(&mut rng, 2, 3, 2, 3);
+        let (n, m) = (ep.yq.len(), ep.ys.len()); // 4 queries, 6 support points
+        let work = (n * m * m) as f64;
+        let s = sq(&ep.qry, &ep.sup, ep.dim);
+        let tight = Icnn::default().with_max_work(work - 1.0);
+        let err = sim_value::<f64, _>(&tight, &s, &ep.yq, Some(&ep.ys)).unwrap_err();
+        assert_eq!(
+            err,
+            LossError::TooMuchWork {
+                loss: "icnn",
+                work,
+                measure: "N·M² (anchors × references²)",
+                limit_name: "max_work",
+                limit: work - 1.0,
+            }
+        );
+        assert!(err.to_string().contains("raise `max_work`"), "{err}");
+        let err = emb_value::<f64, _>(&tight, &ep.sup, ep.dim, &ep.ys).unwrap_err();
+        assert!(matches!(err, LossError::TooMuchWork { .. }), "{err:?}");
+        // at the limit it runs, and gives what the default gives
+        let at = Icnn::default().with_max_work(work);
+        let got = sim_value::<f64, _>(&at, &s, &ep.yq, Some(&ep.ys)).unwrap();
+        let want = sim_value::<f64, _>(&Icnn::default(), &s, &ep.yq, Some(&ep.ys)).unwrap();
+        assert_eq!(got, want);
     }
 
     #[test]
