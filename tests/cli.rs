@@ -971,3 +971,101 @@ fn gpw_errors() {
         assert_fails(&losskit(args, ""), needle, &format!("{args:?}"));
     }
 }
+
+#[test]
+fn duplicate_keys_in_a_case_are_refused() {
+    let cases = [
+        (
+            r#"{"loss": "anyloss_f1", "loss": "anyloss_fbeta", "inputs": {}}"#,
+            "duplicate key `loss`",
+        ),
+        (
+            r#"{"loss": "anyloss_f1", "inputs": {"probs": [0.7, 0.2], "targets": [1, 0], "probs": [0.1, 0.9]}}"#,
+            "duplicate key `probs`",
+        ),
+        (
+            r#"{"loss": "anyloss_f1", "params": {"epsilon": 1e-6, "epsilon": 1e-3}, "inputs": {}}"#,
+            "duplicate key `epsilon`",
+        ),
+    ];
+    for (case, needle) in cases {
+        assert_fails(&losskit(&["eval", "-"], case), needle, case);
+    }
+}
+
+#[test]
+fn a_huge_name_is_echoed_clipped() {
+    let name = "x".repeat(10_000_000);
+    let case = json!({"loss": name, "inputs": {}}).to_string();
+    let out = losskit(&["eval", "-"], &case);
+    assert_fails(&out, "unknown loss `xxxx", "a 10 MB loss name");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.len() < 300, "{} bytes echoed", stderr.len());
+    assert!(stderr.contains("x…`"), "{stderr}");
+    // and as a command
+    let out = losskit(&[&name[..100_000]], "");
+    assert_fails(&out, "unknown command `xxxx", "a 100 kB command");
+    assert!(out.stderr.len() < 300, "{} bytes echoed", out.stderr.len());
+}
+
+#[test]
+fn negative_zero_reads_as_zero_in_messages() {
+    let case = json!({"loss": "anyloss_f1", "params": {"epsilon": -0.0},
+                      "inputs": {"probs": [0.7, 0.2], "targets": [1, 0]}});
+    let out = losskit(&["eval", "-"], &case.to_string());
+    assert_fails(&out, "`epsilon` = 0, but it must be", "epsilon = -0");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("-0"));
+}
+
+#[test]
+fn icnn_refuses_a_batch_over_its_work_limit() {
+    let embeddings: Vec<Vec<f64>> = (0..6).map(|i| vec![f64::from(i), 1.0]).collect();
+    let labels = [0, 0, 0, 1, 1, 1];
+    let case = |max_work: f64| {
+        json!({"loss": "icnn", "params": {"max_work": max_work},
+               "inputs": {"embeddings": embeddings, "labels": labels}})
+    };
+    // N·M² = 216
+    let out = losskit(&["eval", "-"], &case(200.0).to_string());
+    assert_fails(&out, "`icnn` would run for too long", "icnn over max_work");
+    assert_fails(&out, "raise `max_work`", "icnn over max_work");
+    let ok = eval(&case(216.0));
+    assert!(ok["loss"].as_f64().is_some_and(f64::is_finite), "{ok}");
+    // `list` says what it costs
+    let list = stdout(&losskit(&["list"], ""));
+    let icnn = list
+        .lines()
+        .skip_while(|l| *l != "icnn (pairs)")
+        .nth(1)
+        .expect("icnn has a summary line");
+    assert!(icnn.contains("O(N·M²)"), "{icnn}");
+}
+
+/// Out of memory is one line and exit 2, not an abort: 20,000 embeddings need a 3.2 GB
+/// similarity matrix in f64, more than the 1 GB of address space the run is given.
+#[cfg(unix)]
+#[test]
+fn out_of_memory_is_an_error_not_an_abort() {
+    let n: u32 = 20_000;
+    let embeddings: Vec<[f64; 2]> = (0..n).map(|i| [1.0, f64::from(i % 7)]).collect();
+    let labels: Vec<u32> = (0..n).map(|i| i % 10).collect();
+    let case = json!({"loss": "multi_similarity", "dtype": "f64",
+                      "inputs": {"embeddings": embeddings, "labels": labels}});
+    let path = case_file(&case.to_string());
+    let script = format!(
+        "ulimit -v 1000000 && exec \"{}\" eval \"{}\"",
+        env!("CARGO_BIN_EXE_losskit"),
+        path.display()
+    );
+    let out = Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .expect("sh runs");
+    assert_fails(
+        &out,
+        "out of memory: the similarity matrix",
+        "20,000 × 2 f64",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("GB ("), "the size it needed: {stderr}");
+}

@@ -54,8 +54,11 @@ pub enum LossError {
     NonFinite {
         /// The input.
         input: &'static str,
-        /// Flat position.
+        /// Flat (row-major) position.
         index: usize,
+        /// The position in the input's shape (`[row, col]` for a matrix), as messages
+        /// show it (`logits[1][2]`).
+        position: Vec<usize>,
         /// The value found.
         value: f64,
     },
@@ -73,8 +76,10 @@ pub enum LossError {
     },
     /// A relevance value other than 0 or 1.
     RelevanceNotBinary {
-        /// Flat position.
+        /// Flat (row-major) position.
         index: usize,
+        /// The `[query, document]` position, as messages show it (`relevance[0][3]`).
+        position: Vec<usize>,
         /// The value found.
         value: f64,
     },
@@ -106,6 +111,96 @@ pub enum LossError {
         /// The sample it fails for, when the condition depends on one.
         sample: Option<usize>,
     },
+    /// A buffer the loss needs could not be allocated.
+    OutOfMemory {
+        /// The buffer, in words (`the similarity matrix`).
+        what: &'static str,
+        /// The bytes it needed.
+        bytes: usize,
+    },
+    /// The batch would take longer than the loss's work limit allows.
+    TooMuchWork {
+        /// The loss.
+        loss: &'static str,
+        /// The work the batch needs, in the loss's units, and how it is counted.
+        work: f64,
+        /// How the work is counted (`N·M²`).
+        measure: &'static str,
+        /// The hyper-parameter holding the limit.
+        limit_name: &'static str,
+        /// Its value.
+        limit: f64,
+    },
+    /// A similarity matrix's columns and the reference labels disagree in number.
+    ReferenceCountMismatch {
+        /// The matrix.
+        input: &'static str,
+        /// Its number of columns (references).
+        columns: usize,
+        /// The labels that disagree.
+        found_in: &'static str,
+        /// Their number.
+        found: usize,
+    },
+}
+
+/// How messages name one element of an input: `logits[1][2]` (row-major position, one
+/// `[k]` per dimension). `losskit eval` names the elements of a case the same way.
+#[derive(Clone, Copy, Debug)]
+pub struct Element<'a> {
+    /// The input.
+    pub input: &'a str,
+    /// The position, one index per dimension.
+    pub position: &'a [usize],
+}
+
+impl fmt::Display for Element<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.input)?;
+        self.position.iter().try_for_each(|k| write!(f, "[{k}]"))
+    }
+}
+
+/// The position of the `index`-th element (row-major) of an array of shape `dims`.
+pub fn unravel(index: usize, dims: &[usize]) -> Vec<usize> {
+    let mut position = vec![0; dims.len()];
+    let mut rest = index;
+    for (p, &d) in position.iter_mut().zip(dims).rev() {
+        if d > 0 {
+            *p = rest % d;
+            rest /= d;
+        }
+    }
+    position
+}
+
+/// `x` as messages print it: like `{}`, but `-0` as `0`.
+pub(crate) struct Shown(pub f64);
+
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let x = if self.0 == 0.0 { 0.0 } else { self.0 };
+        write!(f, "{x}")
+    }
+}
+
+/// A byte count in words: `3.2 GB`, `512 bytes`.
+struct Bytes(usize);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
+        if self.0 < 1000 {
+            return write!(f, "{} bytes", self.0);
+        }
+        let mut x = self.0 as f64 / 1000.0;
+        let mut unit = 0;
+        while x >= 1000.0 && unit + 1 < UNITS.len() {
+            x /= 1000.0;
+            unit += 1;
+        }
+        write!(f, "{x:.1} {} ({} bytes)", UNITS[unit], self.0)
+    }
 }
 
 impl fmt::Display for LossError {
@@ -126,9 +221,11 @@ impl fmt::Display for LossError {
                 shape,
                 expected,
             } => write!(f, "bad shape for `{input}`: got {shape:?}, expected {expected}"),
-            Self::TargetNotBinary { index, value } => {
-                write!(f, "target at index {index} is {value}, but targets must be 0 or 1")
-            }
+            Self::TargetNotBinary { index, value } => write!(
+                f,
+                "target at index {index} is {}, but targets must be 0 or 1",
+                Shown(*value)
+            ),
             Self::LabelOutOfRange {
                 index,
                 label,
@@ -139,20 +236,33 @@ impl fmt::Display for LossError {
             ),
             Self::NonFinite {
                 input,
-                index,
+                position,
                 value,
-            } => write!(f, "non-finite value in `{input}` at index {index}: {value}"),
+                ..
+            } => write!(
+                f,
+                "non-finite value at `{}`: {value}",
+                Element { input, position }
+            ),
             Self::ProbabilityOutOfRange { index, value } => write!(
                 f,
-                "probability at index {index} is {value}, outside [0, 1]; if these are scores, pass them as logits (`FromLogits` in Rust, `logits` in a case file)"
+                "probability at index {index} is {}, outside [0, 1]; if these are scores, pass them as logits (`FromLogits` in Rust, `logits` in a case file)",
+                Shown(*value)
             ),
             Self::NoRelevant { input } => write!(
                 f,
                 "`{input}` marks no entry as relevant; the loss needs at least one positive"
             ),
-            Self::RelevanceNotBinary { index, value } => write!(
+            Self::RelevanceNotBinary {
+                position, value, ..
+            } => write!(
                 f,
-                "relevance at index {index} is {value}, but relevance must be 0 or 1"
+                "`{}` is {}, but relevance must be 0 or 1",
+                Element {
+                    input: "relevance",
+                    position
+                },
+                Shown(*value)
             ),
             Self::InvalidHyper {
                 loss,
@@ -161,7 +271,8 @@ impl fmt::Display for LossError {
                 constraint,
             } => write!(
                 f,
-                "invalid hyper-parameter for `{loss}`: `{name}` = {value}, but it must be {constraint}"
+                "invalid hyper-parameter for `{loss}`: `{name}` = {}, but it must be {constraint}",
+                Shown(*value)
             ),
             Self::UnknownHyper { loss, name } => {
                 write!(f, "`{loss}` has no hyper-parameter named `{name}`")
@@ -174,8 +285,89 @@ impl fmt::Display for LossError {
                 Some(i) => write!(f, "`{loss}` cannot be computed for sample {i}: {message}"),
                 None => write!(f, "`{loss}` cannot be computed for this batch: {message}"),
             },
+            Self::OutOfMemory { what, bytes } => write!(
+                f,
+                "out of memory: {what} needs {}, which could not be allocated; use a smaller batch",
+                Bytes(*bytes)
+            ),
+            Self::TooMuchWork {
+                loss,
+                work,
+                measure,
+                limit_name,
+                limit,
+            } => write!(
+                f,
+                "`{loss}` would run for too long on this batch: {measure} = {work:.3e} exceeds `{limit_name}` = {limit:.3e}; use a smaller batch, or raise `{limit_name}` to run it anyway"
+            ),
+            Self::ReferenceCountMismatch {
+                input,
+                columns,
+                found_in,
+                found,
+            } => write!(
+                f,
+                "`{input}` has {columns} columns (references) but `{found_in}` has {found}"
+            ),
         }
     }
 }
 
 impl std::error::Error for LossError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_named_row_then_column() {
+        assert_eq!(unravel(4, &[2, 3]), vec![1, 1]);
+        assert_eq!(unravel(5, &[2, 3]), vec![1, 2]);
+        assert_eq!(unravel(3, &[7]), vec![3]);
+        let e = LossError::NonFinite {
+            input: "logits",
+            index: 5,
+            position: unravel(5, &[2, 3]),
+            value: f64::NAN,
+        };
+        assert_eq!(e.to_string(), "non-finite value at `logits[1][2]`: NaN");
+        let e = LossError::RelevanceNotBinary {
+            index: 3,
+            position: unravel(3, &[2, 3]),
+            value: 0.5,
+        };
+        assert_eq!(
+            e.to_string(),
+            "`relevance[1][0]` is 0.5, but relevance must be 0 or 1"
+        );
+    }
+
+    #[test]
+    fn negative_zero_is_printed_as_zero() {
+        let e = LossError::InvalidHyper {
+            loss: "anyloss_f1",
+            name: "epsilon",
+            value: -0.0,
+            constraint: "> 0",
+        };
+        assert_eq!(
+            e.to_string(),
+            "invalid hyper-parameter for `anyloss_f1`: `epsilon` = 0, but it must be > 0"
+        );
+        assert_eq!(Shown(-0.0).to_string(), "0");
+        assert_eq!(Shown(-0.5).to_string(), "-0.5");
+    }
+
+    #[test]
+    fn sizes_are_given_in_bytes() {
+        let e = LossError::OutOfMemory {
+            what: "the similarity matrix",
+            bytes: 3_200_000_000,
+        };
+        assert_eq!(
+            e.to_string(),
+            "out of memory: the similarity matrix needs 3.2 GB (3200000000 bytes), which could not be allocated; use a smaller batch"
+        );
+        assert_eq!(Bytes(512).to_string(), "512 bytes");
+    }
+}

@@ -704,13 +704,23 @@ pub(crate) fn check_pairs_errors<L: PairsLoss<f64> + std::panic::RefUnwindSafe>(
     );
     check(
         try_sim(&e, 2, 3, &[0, 1], Some(&[0, 1, 1, 0])),
-        LossError::BatchSizeMismatch {
-            expected_by: "similarities",
-            expected: 3,
+        LossError::ReferenceCountMismatch {
+            input: "similarities",
+            columns: 3,
             found_in: "ref_labels",
             found: 4,
         },
-        "batch size mismatch: `similarities` has 3 samples but `ref_labels` has 4",
+        "`similarities` has 3 columns (references) but `ref_labels` has 4",
+    );
+    check(
+        try_sim(&e, 2, 3, &[0, 1], Some(&[0, 1])),
+        LossError::ReferenceCountMismatch {
+            input: "similarities",
+            columns: 3,
+            found_in: "ref_labels",
+            found: 2,
+        },
+        "`similarities` has 3 columns (references) but `ref_labels` has 2",
     );
     // empty batches
     for (rows, d) in [(0, 3), (3, 0)] {
@@ -755,19 +765,20 @@ pub(crate) fn check_pairs_errors<L: PairsLoss<f64> + std::panic::RefUnwindSafe>(
         LossError::NonFinite {
             input: "embeddings",
             index: 4,
+            position: vec![2, 0],
             value: f64::INFINITY,
         },
-        "non-finite value in `embeddings` at index 4: inf",
+        "non-finite value at `embeddings[2][0]`: inf",
     );
     bad[4] = f64::NAN;
     let err = try_emb(&bad, 3, 2, &[0, 0, 1]);
     assert!(
-        matches!(err, LossError::NonFinite { input: "embeddings", index: 4, value } if value.is_nan()),
+        matches!(err, LossError::NonFinite { input: "embeddings", index: 4, ref position, value } if value.is_nan() && position == &[2, 0]),
         "{err:?}"
     );
     assert_eq!(
         err.to_string(),
-        "non-finite value in `embeddings` at index 4: NaN"
+        "non-finite value at `embeddings[2][0]`: NaN"
     );
     bad[4] = f64::INFINITY;
     check(
@@ -785,18 +796,20 @@ pub(crate) fn check_pairs_errors<L: PairsLoss<f64> + std::panic::RefUnwindSafe>(
         LossError::NonFinite {
             input: "ref_embeddings",
             index: 4,
+            position: vec![2, 0],
             value: f64::INFINITY,
         },
-        "non-finite value in `ref_embeddings` at index 4: inf",
+        "non-finite value at `ref_embeddings[2][0]`: inf",
     );
     check(
         try_sim(&[1.0, f64::NEG_INFINITY, 0.0, 1.0], 2, 2, &[0, 1], None),
         LossError::NonFinite {
             input: "similarities",
             index: 1,
+            position: vec![0, 1],
             value: f64::NEG_INFINITY,
         },
-        "non-finite value in `similarities` at index 1: -inf",
+        "non-finite value at `similarities[0][1]`: -inf",
     );
     // a non-square similarity matrix with plain labels
     let square = "a square [N, N] matrix when the references are the batch (pass `PairLabels` for a reference set)";
@@ -830,9 +843,9 @@ pub(crate) fn check_pairs_errors<L: PairsLoss<f64> + std::panic::RefUnwindSafe>(
     // `pair_weights` checks its input as `forward` does
     assert_eq!(
         pairs::pair_weights(loss, &matrix::<f64>(&e, 2, 3), &[0, 1], Some(&[0, 1])).unwrap_err(),
-        LossError::BatchSizeMismatch {
-            expected_by: "similarities",
-            expected: 3,
+        LossError::ReferenceCountMismatch {
+            input: "similarities",
+            columns: 3,
             found_in: "ref_labels",
             found: 2,
         }

@@ -80,10 +80,29 @@ fn main() -> ExitCode {
         Ok(()) => return ExitCode::SUCCESS,
         Err(failure) => failure,
     };
-    // one line, whatever the message holds
-    let line = message.replace(['\n', '\r'], " ");
+    // one line, whatever the message holds, and of a readable length
+    let line = clipped(&message.replace(['\n', '\r'], " "), MAX_LINE).into_owned();
     let _ = writeln!(io::stderr().lock(), "losskit: {line}");
     ExitCode::from(2)
+}
+
+/// The longest message line `losskit` prints, in characters.
+const MAX_LINE: usize = 2000;
+
+/// The longest user-given name (a loss, a key, a command) a message repeats.
+const MAX_NAME: usize = 64;
+
+/// `text` cut to `max` characters, with an ellipsis where it was cut.
+fn clipped(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => text.into(),
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+    }
+}
+
+/// A user-given name as messages repeat it: at most [`MAX_NAME`] characters.
+fn shown(name: &str) -> std::borrow::Cow<'_, str> {
+    clipped(name, MAX_NAME)
 }
 
 fn internal_error(payload: &(dyn std::any::Any + Send)) -> String {
@@ -124,7 +143,8 @@ fn run(args: &[OsString]) -> Result<String> {
         "eval" => eval(rest),
         "gpw" => gpw(rest),
         _ => Err(Failure(format!(
-            "unknown command `{command}`{}; run `losskit --help` for usage",
+            "unknown command `{}`{}; run `losskit --help` for usage",
+            shown(command),
             did_you_mean(command, ["list", "eval", "gpw", "--help", "--version"])
         ))),
     }
@@ -309,9 +329,89 @@ fn hyper_json(h: &HyperInfo) -> Value {
     Value::Object(obj)
 }
 
-/// A JSON number (`null` where JSON has none: NaN, ±∞).
+/// A JSON number (`null` where JSON has none: NaN, ±∞); `-0` is written `0`.
 fn number(x: f64) -> Value {
+    let x = if x == 0.0 { 0.0 } else { x };
     Number::from_f64(x).map_or(Value::Null, Value::Number)
+}
+
+/// A case's JSON, refusing an object that repeats a key (serde_json would keep the last
+/// one silently): the error names the key and where it is repeated.
+fn parse_case(text: &str) -> serde_json::Result<Value> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let Unique(value) = serde::Deserialize::deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
+/// A JSON value whose objects have no repeated key.
+struct Unique(Value);
+
+impl<'de> serde::Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        de.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, x: i64) -> Result<Value, E> {
+        Ok(x.into())
+    }
+
+    fn visit_u64<E>(self, x: u64) -> Result<Value, E> {
+        Ok(x.into())
+    }
+
+    fn visit_f64<E>(self, x: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(x).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(Unique(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key `{}`",
+                    shown(&key)
+                )));
+            }
+            let Unique(value) = map.next_value()?;
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -336,8 +436,7 @@ fn eval(args: &[OsString]) -> Result<String> {
             }
         };
     let (source, text) = read_case(path)?;
-    let case: Value = serde_json::from_str(&text)
-        .map_err(|e| Failure(format!("invalid JSON in {source}: {e}")))?;
+    let case = parse_case(&text).map_err(|e| Failure(format!("invalid JSON in {source}: {e}")))?;
     let Value::Object(case) = case else {
         return Err(Failure(format!(
             "{source} must hold a JSON object with `loss` and `inputs`, not {}",
@@ -347,7 +446,8 @@ fn eval(args: &[OsString]) -> Result<String> {
     for key in case.keys() {
         if !CASE_KEYS.contains(&key.as_str()) {
             return Err(Failure(format!(
-                "unknown key `{key}` in {source}{}; a case has `loss`, `dtype`, `params` and `inputs`",
+                "unknown key `{}` in {source}{}; a case has `loss`, `dtype`, `params` and `inputs`",
+                shown(key),
                 did_you_mean(key, CASE_KEYS)
             )));
         }
@@ -395,7 +495,8 @@ fn case_loss(case: &Map<String, Value>) -> Result<&'static Entry> {
     };
     catalogue::find(name).ok_or_else(|| {
         Failure(format!(
-            "unknown loss `{name}`{}; run `losskit list` to see every loss",
+            "unknown loss `{}`{}; run `losskit list` to see every loss",
+            shown(name),
             did_you_mean(name, catalogue::all().iter().map(Entry::name))
         ))
     })
@@ -407,7 +508,8 @@ fn case_precision(case: &Map<String, Value>) -> Result<Precision> {
         None => Ok(Precision::default()),
         Some(Value::String(name)) => Precision::from_name(name).ok_or_else(|| {
             Failure(format!(
-                "unknown dtype `{name}`{}; expected `f32` or `f64`",
+                "unknown dtype `{}`{}; expected `f32` or `f64`",
+                shown(name),
                 did_you_mean(name, names)
             ))
         }),
@@ -443,7 +545,8 @@ fn case_params(entry: &Entry, case: &Map<String, Value>) -> Result<Vec<(String, 
                 format!("it has {}", names.join(", "))
             };
             return Err(Failure(format!(
-                "`{loss}` has no hyper-parameter `{name}`{}; {known}",
+                "`{loss}` has no hyper-parameter `{}`{}; {known}",
+                shown(name),
                 did_you_mean(name, hypers.iter().map(|h| h.name))
             )));
         };
@@ -1093,7 +1196,11 @@ fn padded(lo: f64, hi: f64) -> (f64, f64) {
 // did you mean
 
 /// `" (did you mean `x`?)"` for the closest candidate within a few edits, else `""`.
+/// Names longer than [`MAX_NAME`] get no suggestion: the search is quadratic in the length.
 fn did_you_mean<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    if given.chars().nth(MAX_NAME).is_some() {
+        return String::new();
+    }
     let limit = (given.chars().count() / 3).max(2);
     candidates
         .into_iter()

@@ -1,5 +1,6 @@
 //! The small, hand-written core: scalar math, the kernel interface, the dfdx glue.
 
+pub mod alloc;
 pub mod foreign;
 pub mod info;
 pub mod kernel;

@@ -19,6 +19,17 @@ pub fn read<S: Shape, E: Dtype, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
     }
 }
 
+/// [`read`], after checking that the copy fits in memory: a tensor too large to copy is
+/// [`LossError::OutOfMemory`](crate::LossError) naming `what` (dfdx allocates the copy
+/// itself, infallibly).
+pub fn try_read<S: Shape, E: Dtype, T>(
+    what: &'static str,
+    t: &Tensor<S, E, Cpu, T>,
+) -> Result<Vec<E>, crate::LossError> {
+    crate::core::alloc::ensure_room::<E>(what, t.shape().num_elements())?;
+    Ok(read(t))
+}
+
 /// Wraps `value` in a rank-0 tensor carrying `input`'s tape, and registers `backward`
 /// as the one backward op of the loss head.
 ///

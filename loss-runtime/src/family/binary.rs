@@ -87,7 +87,7 @@ fn check_inputs<R: Real>(
             found: m,
         });
     }
-    super::check_finite(pred_name, preds)?;
+    super::check_finite(pred_name, pred_dims, preds)?;
     if !from_logits {
         if let Some(index) = preds
             .iter()
@@ -126,8 +126,8 @@ where
 {
     kernel.validate()?;
     let pred_name = if from_logits { "logits" } else { "probs" };
-    let p = tape::read(&preds);
-    let y = tape::read(targets);
+    let p = tape::try_read("a copy of the predictions", &preds)?;
+    let y = tape::try_read("a copy of `targets`", targets)?;
     let n = check_inputs(
         pred_name,
         preds.shape().concrete().as_ref(),
@@ -287,12 +287,12 @@ mod tests {
             ] {
                 let err = got.expect_err("refused");
                 assert!(
-                    matches!(&err, LossError::NonFinite { input: i, index: 1, value } if *i == input && value.to_bits() == bad.to_bits()),
+                    matches!(&err, LossError::NonFinite { input: i, index: 1, position, value } if *i == input && position == &[1] && value.to_bits() == bad.to_bits()),
                     "{err:?}"
                 );
                 let message = err.to_string();
                 assert!(
-                    message.contains(&format!("`{input}` at index 1: {shown}")),
+                    message == format!("non-finite value at `{input}[1]`: {shown}"),
                     "{message}"
                 );
             }
@@ -573,13 +573,13 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "non-finite value in `probs` at index 0: NaN")]
+    #[should_panic(expected = "non-finite value at `probs[0]`: NaN")]
     fn forward_panics_on_nan_prediction() {
         let _ = AnylossAccuracy::new().forward(vector(&[f64::NAN, 0.2]), &vector(&[0.0, 1.0]));
     }
 
     #[test]
-    #[should_panic(expected = "non-finite value in `logits` at index 1: inf")]
+    #[should_panic(expected = "non-finite value at `logits[1]`: inf")]
     fn forward_panics_on_infinite_logit() {
         let _ = AnylossAccuracy::new().forward(
             FromLogits(vector(&[0.0, f64::INFINITY])),

@@ -55,6 +55,7 @@ use core::fmt;
 
 use dfdx::prelude::*;
 
+use crate::core::alloc;
 use crate::core::info::{Family, InputInfo};
 use crate::core::kernel::Kernel;
 use crate::core::real::Real;
@@ -523,8 +524,10 @@ fn label_vector(input: &Given<'_>, expected: &'static str) -> Result<Vec<usize>,
     to_labels(input.info.name, input.values)
 }
 
-fn to_real<E: Real>(values: &[f64]) -> Vec<E> {
-    values.iter().map(|&v| E::from_f64(v)).collect()
+fn to_real<E: Real>(values: &[f64]) -> Result<Vec<E>, LossError> {
+    alloc::try_map("an input in the run's precision", values, |&v| {
+        E::from_f64(v)
+    })
 }
 
 /// The tensor of `input`'s values in the given shape.
@@ -546,7 +549,7 @@ where
         }
         .into());
     }
-    dev.try_tensor_from_vec(to_real::<E>(input.values), shape)
+    dev.try_tensor_from_vec(to_real::<E>(input.values)?, shape)
         .map_err(|e| EvalError::Device(e.to_string()))
 }
 
@@ -895,15 +898,17 @@ pub fn pair_weights<K: Kernel + Default>(
     let (s, metric): (Tensor<(usize, usize), f64, Cpu>, _) = match p.input {
         PairsInput::Batch(e, shape) => {
             check_labels("embeddings", shape.0, "labels", p.labels.len())?;
-            super::check_finite(e.info.name, e.values)?;
+            super::check_finite(e.info.name, e.shape, e.values)?;
+            ensure_room_for_weights(shape.0, shape.0)?;
             (similarity(tensor(&dev, e, shape)?, metric), Some(metric))
         }
         PairsInput::WithRefs(e, shape, r, m) => {
             check_labels("embeddings", shape.0, "labels", p.labels.len())?;
             let ref_labels = p.ref_labels.as_ref().map_or(0, Vec::len);
             check_labels("ref_embeddings", m, "ref_labels", ref_labels)?;
-            super::check_finite(e.info.name, e.values)?;
-            super::check_finite(r.info.name, r.values)?;
+            super::check_finite(e.info.name, e.shape, e.values)?;
+            super::check_finite(r.info.name, r.shape, r.values)?;
+            ensure_room_for_weights(shape.0, m)?;
             let x = tensor(&dev, e, shape)?;
             let y = tensor(&dev, r, (m, shape.1))?;
             (similarity_with(x, y, metric), Some(metric))
@@ -918,14 +923,15 @@ pub fn pair_weights<K: Kernel + Default>(
     let pairs = (0..n)
         .flat_map(|i| (0..m).map(move |j| (i, j)))
         .filter(|&(i, j)| !(against_itself && i == j));
+    let pairs_len = n * m - if against_itself { n } else { 0 };
     let mut out = PairWeights {
         anchors: n,
         refs: m,
         against_itself,
         metric,
-        similarities: Vec::new(),
-        weights: Vec::new(),
-        positive: Vec::new(),
+        similarities: alloc::try_with_capacity("the similarities of the pairs", pairs_len)?,
+        weights: alloc::try_with_capacity("the weights of the pairs", pairs_len)?,
+        positive: alloc::try_with_capacity("the labels of the pairs", pairs_len)?,
     };
     for (i, j) in pairs {
         out.similarities.push(s[i * m + j]);
@@ -933,6 +939,15 @@ pub fn pair_weights<K: Kernel + Default>(
         out.positive.push(p.labels[i] == ref_labels[j]);
     }
     Ok(out)
+}
+
+/// Checks that the `n × m` similarity matrix [`pair_weights`] computes fits in memory
+/// with the weights and the copies of both (dfdx allocates the matrix itself).
+fn ensure_room_for_weights(n: usize, m: usize) -> Result<(), LossError> {
+    alloc::ensure_room::<f64>(
+        "the similarity matrix and the pair weights",
+        n.saturating_mul(m).saturating_mul(4),
+    )
 }
 
 /// `found` labels for the `expected` rows of `rows_of`.

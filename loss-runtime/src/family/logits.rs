@@ -51,7 +51,7 @@ fn check_inputs<R: Real>(
             classes: c,
         });
     }
-    super::check_finite("logits", logits)?;
+    super::check_finite("logits", dims, logits)?;
     Ok((n, c))
 }
 
@@ -68,7 +68,7 @@ where
     T: Tape<E, Cpu>,
 {
     kernel.validate()?;
-    let z = tape::read(&logits);
+    let z = tape::try_read("a copy of `logits`", &logits)?;
     let (n, c) = check_inputs(logits.shape().concrete().as_ref(), &z, labels)?;
     let layout = super::Layout {
         classes: c,
@@ -206,12 +206,12 @@ mod tests {
             z[4] = bad;
             let err = ce(&z, 2, 3, &[0, 2]).expect_err("refused");
             assert!(
-                matches!(err, LossError::NonFinite { input: "logits", index: 4, value } if value.to_bits() == bad.to_bits()),
+                matches!(err, LossError::NonFinite { input: "logits", index: 4, ref position, value } if position == &[1, 1] && value.to_bits() == bad.to_bits()),
                 "{err:?}"
             );
             let message = err.to_string();
             assert!(
-                message.contains(&format!("`logits` at index 4: {shown}")),
+                message == format!("non-finite value at `logits[1][1]`: {shown}"),
                 "{message}"
             );
         }
@@ -333,13 +333,13 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "non-finite value in `logits` at index 1: NaN")]
+    #[should_panic(expected = "non-finite value at `logits[0][1]`: NaN")]
     fn forward_panics_on_nan_logit() {
         let _ = SoftmaxCrossEntropy::new().forward(matrix(&[0.0, f64::NAN], 1, 2), &[0]);
     }
 
     #[test]
-    #[should_panic(expected = "non-finite value in `logits` at index 0: -inf")]
+    #[should_panic(expected = "non-finite value at `logits[0][0]`: -inf")]
     fn forward_panics_on_infinite_logit() {
         let _ = SoftmaxCrossEntropy::new().forward(matrix(&[f64::NEG_INFINITY, 0.0], 1, 2), &[0]);
     }

@@ -119,12 +119,18 @@ pub(crate) fn matrix_dims(
     Ok((rows, cols))
 }
 
-/// The first non-finite element of `xs`, as an error naming `input`.
-pub(crate) fn check_finite<R: Real>(input: &'static str, xs: &[R]) -> Result<(), LossError> {
+/// The first non-finite element of `xs` (row-major, of shape `dims`), as an error
+/// naming `input` and the element's position.
+pub(crate) fn check_finite<R: Real>(
+    input: &'static str,
+    dims: &[usize],
+    xs: &[R],
+) -> Result<(), LossError> {
     match xs.iter().position(|x| !x.is_finite()) {
         Some(index) => Err(LossError::NonFinite {
             input,
             index,
+            position: crate::error::unravel(index, dims),
             value: xs[index].to_f64(),
         }),
         None => Ok(()),

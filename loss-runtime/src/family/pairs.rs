@@ -17,6 +17,7 @@
 
 use dfdx::prelude::*;
 
+use crate::core::alloc;
 use crate::core::info::{InputInfo, InputKind};
 use crate::core::kernel::{Kernel, Workspace};
 use crate::core::real::Real;
@@ -116,16 +117,40 @@ fn check_inputs<R: Real>(
             })
         }
         Some(r) if r.len() != m => {
-            return Err(LossError::BatchSizeMismatch {
-                expected_by: "similarities",
-                expected: m,
+            return Err(LossError::ReferenceCountMismatch {
+                input: "similarities",
+                columns: m,
                 found_in: "ref_labels",
                 found: r.len(),
             })
         }
         _ => {}
     }
-    super::check_finite("similarities", s)
+    super::check_finite("similarities", &[n, m], s)
+}
+
+/// The name of the hyper-parameter by which a pairs loss declares that it costs
+/// `O(N·M²)` time (a rank of each pair among the references, counted), and the largest
+/// `N·M²` it runs.
+pub const MAX_WORK: &str = "max_work";
+
+/// Refuses an `n × m` batch whose `n·m²` exceeds the loss's [`MAX_WORK`], if it has one,
+/// so that a batch that would run for hours fails at once.
+fn check_work<K: Kernel>(kernel: &K, n: usize, m: usize) -> Result<(), LossError> {
+    let Some(limit) = kernel.hyper(MAX_WORK) else {
+        return Ok(());
+    };
+    let work = n as f64 * (m as f64) * (m as f64);
+    if work <= limit {
+        return Ok(());
+    }
+    Err(LossError::TooMuchWork {
+        loss: K::INFO.name,
+        work,
+        measure: "N·M² (anchors × references²)",
+        limit_name: MAX_WORK,
+        limit,
+    })
 }
 
 /// The layout of an `n × m` similarity matrix.
@@ -153,7 +178,15 @@ where
 {
     kernel.validate()?;
     let (n, m) = (similarities.shape().0.size(), similarities.shape().1.size());
-    let s = tape::read(&similarities);
+    check_work(kernel, n, m)?;
+    if T::OWNS_TAPE {
+        // the gradient of `S`, which dfdx allocates in `backward()`, with the copy below
+        alloc::ensure_room::<E>(
+            "the copy of the similarity matrix and its gradient",
+            n.saturating_mul(m).saturating_mul(2),
+        )?;
+    }
+    let s = tape::try_read("a copy of the similarity matrix", &similarities)?;
     check_inputs(n, m, &s, labels, ref_labels)?;
     let exclude_self = ref_labels.is_none();
     let labels = labels.to_vec();
@@ -176,7 +209,22 @@ fn check_embeddings<R: Real>(
     if rows == 0 || dim == 0 {
         return Err(LossError::EmptyBatch { input });
     }
-    super::check_finite(input, data)
+    super::check_finite(input, &[rows, dim], data)
+}
+
+/// Checks that the `n × m` similarity matrix fits in memory with what the loss head
+/// keeps beside it (its copy, and with a tape its gradient): the similarity op's product
+/// and the gradient are allocated by dfdx, infallibly, so a batch too large is refused
+/// here, before any work.
+fn ensure_room_for_similarities<E, T: Tape<E, Cpu>>(n: usize, m: usize) -> Result<(), LossError>
+where
+    E: Dtype,
+{
+    let matrices = if T::OWNS_TAPE { 3 } else { 2 };
+    alloc::ensure_room::<E>(
+        "the similarity matrix (with its copy and gradient)",
+        n.saturating_mul(m).saturating_mul(matrices),
+    )
 }
 
 /// Embeddings against the batch itself: similarity op (with the loss's metric), then the
@@ -195,7 +243,12 @@ where
 {
     kernel.validate()?;
     let (n, d) = (embeddings.shape().0.size(), embeddings.shape().1.size());
-    check_embeddings("embeddings", n, d, &tape::read(&embeddings))?;
+    check_embeddings(
+        "embeddings",
+        n,
+        d,
+        &tape::try_read("a copy of `embeddings`", &embeddings)?,
+    )?;
     if labels.len() != n {
         return Err(LossError::BatchSizeMismatch {
             expected_by: "embeddings",
@@ -204,6 +257,8 @@ where
             found: labels.len(),
         });
     }
+    check_work(kernel, n, n)?;
+    ensure_room_for_similarities::<E, T>(n, n)?;
     try_forward_similarities(
         kernel,
         similarity(embeddings, kernel.metric()),
@@ -231,8 +286,18 @@ where
     kernel.validate()?;
     let (n, d) = (embeddings.shape().0.size(), embeddings.shape().1.size());
     let (m, d2) = (refs.shape().0.size(), refs.shape().1.size());
-    check_embeddings("embeddings", n, d, &tape::read(&embeddings))?;
-    check_embeddings("ref_embeddings", m, d2, &tape::read(&refs))?;
+    check_embeddings(
+        "embeddings",
+        n,
+        d,
+        &tape::try_read("a copy of `embeddings`", &embeddings)?,
+    )?;
+    check_embeddings(
+        "ref_embeddings",
+        m,
+        d2,
+        &tape::try_read("a copy of `ref_embeddings`", &refs)?,
+    )?;
     if d2 != d {
         return Err(LossError::BadShape {
             input: "ref_embeddings",
@@ -256,6 +321,8 @@ where
             found: labels.ref_labels.len(),
         });
     }
+    check_work(kernel, n, m)?;
+    ensure_room_for_similarities::<E, T>(n, m)?;
     let s = similarity_with(embeddings, refs, kernel.metric());
     try_forward_similarities(kernel, s, labels.labels, Some(labels.ref_labels))
 }
@@ -277,7 +344,8 @@ where
 {
     kernel.validate()?;
     let (n, m) = (similarities.shape().0.size(), similarities.shape().1.size());
-    let s = tape::read(similarities);
+    check_work(kernel, n, m)?;
+    let s = tape::try_read("a copy of the similarity matrix", similarities)?;
     check_inputs(n, m, &s, labels, ref_labels)?;
     let exclude_self = ref_labels.is_none();
     let ref_labels = ref_labels.unwrap_or(labels);
@@ -287,7 +355,7 @@ where
     let mut ws = Workspace::default();
     kernel.kernel_forward(&b, &mut ws);
     super::check_requirements::<K, E>(&ws)?;
-    let mut w = vec![E::zero(); n * m];
+    let mut w = alloc::try_filled("the pair weights", n * m, E::zero())?;
     kernel.kernel_backward(&b, &ws, E::one(), &mut [&mut w]);
     Ok(similarities
         .device()

@@ -45,13 +45,14 @@ fn check_inputs<R: Real>(
             expected: "the shape of `scores`",
         });
     }
-    super::check_finite("scores", scores)?;
+    super::check_finite("scores", dims, scores)?;
     if let Some(index) = relevance
         .iter()
         .position(|&r| r != R::zero() && r != R::one())
     {
         return Err(LossError::RelevanceNotBinary {
             index,
+            position: crate::error::unravel(index, dims),
             value: relevance[index].to_f64(),
         });
     }
@@ -74,8 +75,8 @@ where
     T: Tape<E, Cpu>,
 {
     kernel.validate()?;
-    let s = tape::read(&scores);
-    let r = tape::read(relevance);
+    let s = tape::try_read("a copy of `scores`", &scores)?;
+    let r = tape::try_read("a copy of `relevance`", relevance)?;
     let (q, d) = check_inputs(
         scores.shape().concrete().as_ref(),
         &s,

@@ -489,6 +489,7 @@ mod tests {
             try_with(&s, vec![1.0, 0.0, 0.5, 0.0, 0.0, 0.0], (2, 3)),
             Err(LossError::RelevanceNotBinary {
                 index: 2,
+                position: vec![0, 2],
                 value: 0.5
             })
         );
