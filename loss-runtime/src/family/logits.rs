@@ -67,7 +67,7 @@ where
     E: Dtype + Real,
     T: Tape<E, Cpu>,
 {
-    kernel.validate()?;
+    kernel.validate_for::<E>()?;
     let z = tape::read(&logits);
     let (n, c) = check_inputs(logits.shape().concrete().as_ref(), &z, labels)?;
     let layout = super::Layout {
@@ -75,13 +75,13 @@ where
         from_logits: true,
         ..super::Layout::samples(n)
     };
-    Ok(super::run(
+    super::run(
         kernel,
-        logits,
+        (logits, "logits"),
         vec![z],
         vec![labels.to_vec()],
         layout,
-    ))
+    )
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ where
     E: Dtype + Real,
     T: Tape<E, Cpu>,
 {
-    kernel.validate()?;
+    kernel.validate_for::<E>()?;
     let s = tape::read(&scores);
     let r = tape::read(relevance);
     let (q, d) = check_inputs(
@@ -86,5 +86,5 @@ where
         refs: d,
         ..super::Layout::samples(q)
     };
-    Ok(super::run(kernel, scores, vec![s, r], Vec::new(), layout))
+    super::run(kernel, (scores, "scores"), vec![s, r], Vec::new(), layout)
 }
