@@ -258,13 +258,25 @@ mod tests {
             Cpu: Device<E>,
         {
             let dev: Cpu = Default::default();
-            let pt = dev.tensor_from_vec(p.iter().map(|&v| <E as crate::Real>::from_f64(v)).collect(), (p.len(),));
-            let yt = dev.tensor_from_vec(y.iter().map(|&v| <E as crate::Real>::from_f64(v)).collect(), (y.len(),));
+            let pt = dev.tensor_from_vec(
+                p.iter().map(|&v| <E as crate::Real>::from_f64(v)).collect(),
+                (p.len(),),
+            );
+            let yt = dev.tensor_from_vec(
+                y.iter().map(|&v| <E as crate::Real>::from_f64(v)).collect(),
+                (y.len(),),
+            );
             let loss = fbeta_loss(beta).with_amplify(false);
             let out = crate::Loss::try_forward(&loss, pt.leaky_trace(), &yt)
                 .unwrap_or_else(|e| panic!("β = {beta}: {e}"));
             let v = out.array().to_f64();
-            let g = out.backward().get(&pt).as_vec().into_iter().map(|g| g.to_f64()).collect();
+            let g = out
+                .backward()
+                .get(&pt)
+                .as_vec()
+                .into_iter()
+                .map(|g| g.to_f64())
+                .collect();
             (v, g)
         }
         let (p, y) = ([0.9, 0.2, 0.6, 0.4], [1.0, 0.0, 1.0, 1.0]);
@@ -280,12 +292,18 @@ mod tests {
             assert!((v32 - want).abs() < 1e-6, "f32 β = {beta}: {v32} vs {want}");
             assert!(g32.iter().all(|g| g.is_finite()), "f32 β = {beta}: {g32:?}");
             let (v64, g64) = value::<f64>(beta, &p, &y);
-            assert!((v64 - want).abs() < 1e-12, "f64 β = {beta}: {v64} vs {want}");
+            assert!(
+                (v64 - want).abs() < 1e-12,
+                "f64 β = {beta}: {v64} vs {want}"
+            );
             assert!(g64.iter().all(|g| g.is_finite()));
         }
         for beta in [1e100, 1e200, 1e300] {
             let (v64, _) = value::<f64>(beta, &p, &y);
-            assert!((v64 - recall).abs() < 1e-12, "f64 β = {beta}: {v64} vs {recall}");
+            assert!(
+                (v64 - recall).abs() < 1e-12,
+                "f64 β = {beta}: {v64} vs {recall}"
+            );
         }
         // no positive and nothing predicted: exactly 1 at any β
         for beta in [1e20, 1e30, 1e38] {
