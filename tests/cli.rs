@@ -1069,3 +1069,62 @@ fn out_of_memory_is_an_error_not_an_abort() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("GB ("), "the size it needed: {stderr}");
 }
+
+/// Finite inputs whose result is not finite, hyper-parameters the dtype cannot hold and
+/// similarities that overflow: exit 2 with one line, never a `null` with exit 0.
+#[test]
+fn eval_never_prints_a_non_finite_result() {
+    let cases = [
+        (
+            json!({"loss": "softmax_cross_entropy", "dtype": "f32",
+                   "inputs": {"logits": [[1.0, 2.0], [3e38, -3e38]], "labels": [0, 1]}}),
+            "`softmax_cross_entropy` came out inf from finite inputs, first at sample 1",
+        ),
+        (
+            json!({"loss": "anyloss_fbeta", "dtype": "f32", "params": {"beta": 1e40},
+                   "inputs": {"probs": [0.7, 0.2], "targets": [1, 0]}}),
+            "`anyloss_fbeta`: `beta` = ",
+        ),
+        (
+            json!({"loss": "dexml_soft_topk", "dtype": "f32", "params": {"alpha": 1e-40},
+                   "inputs": {"scores": [[1.0, 0.0, 0.5]], "relevance": [[1, 0, 0]]}}),
+            "must be representable in f32",
+        ),
+        (
+            json!({"loss": "proto_triplet", "dtype": "f32",
+                   "inputs": {"embeddings": [[1e20, 0.0], [0.0, 1.0], [-1e20, 2.0]],
+                              "labels": [0, 0, 1]}}),
+            "the similarity computed from `embeddings` overflowed",
+        ),
+    ];
+    for (case, needle) in cases {
+        let out = losskit(&["eval", "-"], &case.to_string());
+        assert_fails(&out, needle, &case.to_string());
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("`similarities`"));
+    }
+}
+
+/// The inputs that gave `null` before now give finite numbers: F-β at β = 1e20 in f32,
+/// DEXML soft top-k with a score of 1e12 in f32 and 1e14 in f64, and cosine similarity
+/// of rows whose squares overflow f32.
+#[test]
+fn eval_extreme_but_valid_inputs_give_finite_numbers() {
+    let cases = [
+        json!({"loss": "anyloss_fbeta", "dtype": "f32", "params": {"beta": 1e20},
+               "inputs": {"probs": [0.7, 0.2, 0.9], "targets": [1, 0, 1]}}),
+        json!({"loss": "dexml_soft_topk", "dtype": "f32", "params": {"k": 2},
+               "inputs": {"scores": [[1e12, 0.5, 0.1, -0.3]], "relevance": [[0, 1, 0, 0]]}}),
+        json!({"loss": "dexml_soft_topk", "dtype": "f64", "params": {"k": 2},
+               "inputs": {"scores": [[1e14, 0.5, 0.1, -0.3]], "relevance": [[0, 1, 0, 0]]}}),
+        json!({"loss": "multi_similarity", "dtype": "f32",
+               "inputs": {"embeddings": [[3e19, 4e19], [1.0, 0.5], [-2e20, 1e20], [0.3, -1.0]],
+                          "labels": [0, 0, 1, 1]}}),
+    ];
+    for case in cases {
+        let out = eval(&case);
+        let grads = out["grads"].as_object().expect("grads");
+        let mut numbers: Vec<f64> = grads.values().flat_map(flat).collect();
+        numbers.push(out["loss"].as_f64().expect("a number"));
+        assert!(numbers.iter().all(|x| x.is_finite()), "{case}: {out}");
+    }
+}

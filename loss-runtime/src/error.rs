@@ -142,6 +142,40 @@ pub enum LossError {
         /// Their number.
         found: usize,
     },
+    /// The loss came out NaN or infinite although every input and hyper-parameter was
+    /// finite (a `0/0`, a `max` over an empty set, an overflow inside the loss).
+    NonFiniteLoss {
+        /// The loss.
+        loss: &'static str,
+        /// The value it came out as.
+        value: f64,
+        /// The first sample (row) whose term is not finite, when the loss is a mean of
+        /// per-sample terms.
+        sample: Option<usize>,
+    },
+    /// The derived gradient has a NaN or infinite element although the loss is finite.
+    NonFiniteGradient {
+        /// The loss.
+        loss: &'static str,
+        /// The input whose gradient it is.
+        input: &'static str,
+        /// Flat position in that input.
+        index: usize,
+        /// The value found.
+        value: f64,
+    },
+    /// A similarity computed from finite embeddings overflowed (the embeddings' values
+    /// are too large for the dtype, e.g. a dot product past `f32::MAX`).
+    SimilarityOverflow {
+        /// The embeddings input the similarity was computed from.
+        input: &'static str,
+        /// Row of the similarity matrix (the anchor).
+        row: usize,
+        /// Column of the similarity matrix (the reference).
+        col: usize,
+        /// The value it came out as.
+        value: f64,
+    },
 }
 
 /// How messages name one element of an input: `logits[1][2]` (row-major position, one
@@ -308,6 +342,38 @@ impl fmt::Display for LossError {
             } => write!(
                 f,
                 "`{input}` has {columns} columns (references) but `{found_in}` has {found}"
+            ),
+            Self::NonFiniteLoss {
+                loss,
+                value,
+                sample,
+            } => {
+                write!(f, "`{loss}` came out {value} from finite inputs")?;
+                if let Some(i) = sample {
+                    write!(f, ", first at sample {i}")?;
+                }
+                write!(
+                    f,
+                    "; the loss is undefined there (a 0/0, an empty set, or an overflow)"
+                )
+            }
+            Self::NonFiniteGradient {
+                loss,
+                input,
+                index,
+                value,
+            } => write!(
+                f,
+                "the gradient of `{loss}` with respect to `{input}` is {value} at index {index} although the loss is finite"
+            ),
+            Self::SimilarityOverflow {
+                input,
+                row,
+                col,
+                value,
+            } => write!(
+                f,
+                "the similarity computed from `{input}` overflowed to {value} at [{row}][{col}]: the embeddings' values are too large for this dtype; scale them down (or use f64)"
             ),
         }
     }

@@ -460,7 +460,7 @@ fn eval(args: &[OsString]) -> Result<String> {
     let evaluation = entry
         .evaluate(&inputs, &params, precision)
         .map_err(|e| eval_failure(&e))?;
-    Ok(output(&evaluation, precision))
+    output(&evaluation, precision)
 }
 
 /// Reads the case file (`-`: stdin); returns how to name it in messages and its text.
@@ -679,8 +679,20 @@ fn eval_failure(e: &EvalError) -> Failure {
 }
 
 /// `{"loss": .., "grads": {..}}`, one line. `f32` results are printed with the fewest
-/// digits that read back as the same `f32`.
-fn output(evaluation: &Evaluation, precision: Precision) -> String {
+/// digits that read back as the same `f32`. A NaN or infinite number, which JSON cannot
+/// hold, is a failure rather than a `null` (the evaluator reports these itself; this is
+/// the last guard).
+fn output(evaluation: &Evaluation, precision: Precision) -> Result<String> {
+    let values = evaluation.grads.iter().flat_map(|g| &g.values);
+    if let Some(x) = [evaluation.loss]
+        .iter()
+        .chain(values)
+        .find(|x| !x.is_finite())
+    {
+        return Err(Failure(format!(
+            "the result is not finite ({x}); the loss is undefined on these inputs"
+        )));
+    }
     let real = |x: f64| match precision {
         Precision::F32 => number(shortest_f32(x)),
         Precision::F64 => number(x),
@@ -697,7 +709,7 @@ fn output(evaluation: &Evaluation, precision: Precision) -> String {
         );
     }
     out.push_str("}}\n");
-    out
+    Ok(out)
 }
 
 /// An `f32` widened to `f64` as the decimal it prints as (`0.1f32` → `0.1`, not

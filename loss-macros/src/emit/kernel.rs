@@ -562,7 +562,7 @@ impl<'a> KernelCx<'a> {
         let stmts = quote! {
             #hoisted
             // a one-pass loop, so that the filter's `continue` skips the element
-            let (__acc, __count): (R, usize) = #rt::parallel::sum(#d, __d_classes * __d_refs, |#vi| {
+            let (__acc, __count, __first_nonfinite): (R, usize, ::core::option::Option<usize>) = #rt::parallel::sum(#d, __d_classes * __d_refs, |#vi| {
                 let mut __out = ::core::option::Option::None;
                 for _ in 0..1 {
                     #in_filter
@@ -580,6 +580,18 @@ impl<'a> KernelCx<'a> {
             quote!(__acc)
         };
         Some((stmts, value, quote!(<R as #rt::Real>::from_usize(__count))))
+    }
+
+    /// Whether slot `s` is computed by [`parallel_sum`](Self::parallel_sum) over the
+    /// samples, so that its code leaves the first non-finite sample in `__first_nonfinite`.
+    fn sums_over_samples(&self, s: SlotId) -> bool {
+        match &self.prog.slot(s).kind {
+            SlotKind::Reduce { var, .. } => {
+                self.prog.vars[var.0 as usize].domain == Domain::Samples
+                    && self.parallel_sum(s).is_some()
+            }
+            SlotKind::Let(_) => false,
+        }
     }
 
     /// Inline computations of `parent`'s local slots: those its filter reads, and the rest.
@@ -710,6 +722,11 @@ impl<'a> KernelCx<'a> {
             });
         }
         let root = s_ident(self.prog.root());
+        let first_nonfinite = if self.sums_over_samples(self.prog.root()) {
+            quote!(__first_nonfinite)
+        } else {
+            quote!(::core::option::Option::None)
+        };
         let slots: Vec<TokenStream> = (0..self.prog.slots.len())
             .map(|k| {
                 let s = SlotId(k as u16);
@@ -752,6 +769,7 @@ impl<'a> KernelCx<'a> {
                 __ws.slots = ::std::vec![#(#slots),*];
                 __ws.counts = ::std::vec![#(#counts),*];
                 __ws.failed = __requirements.into_failed();
+                __ws.first_nonfinite_sample = #first_nonfinite;
                 __value
             }
             #requirements

@@ -43,6 +43,9 @@ pub struct Workspace<R> {
     /// The `require(..)` that failed in the forward pass, if any: its position in
     /// [`Kernel::REQUIREMENTS`] and the sample it failed for (when it depends on one).
     pub failed: Option<(usize, Option<usize>)>,
+    /// For a loss that is a sum or mean over its samples: the first sample whose term
+    /// came out NaN or infinite (set by the forward pass).
+    pub first_nonfinite_sample: Option<usize>,
 }
 
 /// Collects failed `require(..)`s while a forward pass runs, possibly on several threads.
@@ -77,6 +80,7 @@ impl<R: Real> Workspace<R> {
             slots: vec![Vec::new(); n],
             counts: vec![Vec::new(); n],
             failed: None,
+            first_nonfinite_sample: None,
         }
     }
 }
@@ -93,6 +97,33 @@ pub trait Kernel: Clone + Send + Sync + 'static {
 
     /// Checks every hyper-parameter against its declared constraint.
     fn validate(&self) -> Result<(), LossError>;
+
+    /// [`validate`](Self::validate), then checks that every real hyper-parameter keeps
+    /// its value in the dtype `R` the loss runs in: it must not overflow to ±∞, and a
+    /// non-zero value must not round to 0 or to a subnormal (`1e-40` is fine in `f64`
+    /// but not in `f32`).
+    fn validate_for<R: Real>(&self) -> Result<(), LossError> {
+        self.validate()?;
+        for h in Self::INFO.hypers {
+            if h.kind != crate::core::info::HyperKind::Real {
+                continue;
+            }
+            let Some(value) = self.hyper(h.name) else {
+                continue;
+            };
+            let r = R::from_f64(value);
+            let normal = r.abs() >= R::MIN_POSITIVE && r.abs() <= R::MAX;
+            if value != 0.0 && !normal {
+                return Err(LossError::InvalidHyper {
+                    loss: Self::INFO.name,
+                    name: h.name,
+                    value,
+                    constraint: representable_in::<R>(),
+                });
+            }
+        }
+        Ok(())
+    }
 
     /// Runs the forward loop nest and returns the loss value; a failed `require(..)` is
     /// left in `ws.failed` (see [`crate::family::check_requirements`]).
@@ -117,6 +148,14 @@ pub trait Kernel: Clone + Send + Sync + 'static {
     /// How the pairs family compares embeddings (other families ignore it).
     fn metric(&self) -> crate::core::similarity::Metric {
         crate::core::similarity::Metric::Cosine
+    }
+}
+
+/// The representability constraint of [`Kernel::validate_for`], in words, for `R`.
+fn representable_in<R: Real>() -> &'static str {
+    match R::NAME {
+        "f32" => "representable in f32: 0 or a magnitude in [1.2e-38, 3.4e38]",
+        _ => "representable in f64: 0 or a magnitude in [2.2e-308, 1.8e308]",
     }
 }
 

@@ -60,10 +60,11 @@ where
 /// does not depend on the number of threads.
 const SUM_CHUNK: usize = 64;
 
-/// `Σᵢ f(i)` over the `i < n` where `f` gives a value, and how many did: the outer sum
-/// or mean of a loss over its samples. Items are added in fixed chunks whose partial sums
-/// are then added in order, so the result is the same on any number of threads.
-pub fn sum<R, F>(n: usize, work_per_item: usize, f: F) -> (R, usize)
+/// `Σᵢ f(i)` over the `i < n` where `f` gives a value, how many did, and the first `i`
+/// whose value is NaN or infinite: the outer sum or mean of a loss over its samples.
+/// Items are added in fixed chunks whose partial sums are then added in order, so the
+/// result is the same on any number of threads.
+pub fn sum<R, F>(n: usize, work_per_item: usize, f: F) -> (R, usize, Option<usize>)
 where
     R: crate::core::real::Real,
     F: Fn(usize) -> Option<R> + Sync + Send,
@@ -71,16 +72,21 @@ where
     let chunk = |c: usize| {
         let mut total = R::zero();
         let mut count = 0usize;
+        let mut first_nonfinite = None;
         for i in c * SUM_CHUNK..((c + 1) * SUM_CHUNK).min(n) {
             if let Some(x) = f(i) {
                 total += x;
                 count += 1;
+                if first_nonfinite.is_none() && !x.is_finite() {
+                    first_nonfinite = Some(i);
+                }
             }
         }
-        (total, count)
+        (total, count, first_nonfinite)
     };
     let chunks = n.div_ceil(SUM_CHUNK);
-    let partials: Vec<(R, usize)> = if n.saturating_mul(work_per_item) < MIN_PARALLEL_WORK
+    let partials: Vec<(R, usize, Option<usize>)> = if n.saturating_mul(work_per_item)
+        < MIN_PARALLEL_WORK
         || rayon::current_num_threads() < 2
     {
         (0..chunks).map(chunk).collect()
@@ -89,7 +95,9 @@ where
     };
     partials
         .into_iter()
-        .fold((R::zero(), 0), |(t, c), (x, k)| (t + x, c + k))
+        .fold((R::zero(), 0, None), |(t, c, bad), (x, k, b)| {
+            (t + x, c + k, bad.or(b))
+        })
 }
 
 #[cfg(test)]
@@ -105,16 +113,32 @@ mod tests {
                 Some((i as f32).sin() * 1e3)
             }
         };
-        let (a, ca) = sum(100_000, 1, f);
-        let (b, cb) = sum(100_000, 1 << 20, f);
+        let (a, ca, _) = sum(100_000, 1, f);
+        let (b, cb, _) = sum(100_000, 1 << 20, f);
         let single = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build()
             .unwrap();
-        let (c, cc) = single.install(|| sum(100_000, 1 << 20, f));
+        let (c, cc, _) = single.install(|| sum(100_000, 1 << 20, f));
         assert_eq!((a.to_bits(), ca), (b.to_bits(), cb));
         assert_eq!((a.to_bits(), ca), (c.to_bits(), cc));
         assert_eq!(ca, 100_000 - 33_334);
+    }
+
+    #[test]
+    fn sums_report_the_first_non_finite_item() {
+        for work in [1, 1 << 20] {
+            let f = |i: usize| match i {
+                7 => None,
+                300 | 9000 => Some(f64::NAN),
+                _ => Some(1.0),
+            };
+            let (total, count, bad) = sum(10_000, work, f);
+            assert!(total.is_nan());
+            assert_eq!((count, bad), (9_999, Some(300)));
+            let (_, _, none) = sum(10_000, work, |i| Some(i as f64));
+            assert_eq!(none, None);
+        }
     }
 
     #[test]

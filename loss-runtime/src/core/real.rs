@@ -23,6 +23,12 @@ pub trait Real:
     + Sync
     + 'static
 {
+    /// The type's name (`f32`, `f64`), for messages.
+    const NAME: &'static str;
+    /// The smallest positive normal value.
+    const MIN_POSITIVE: Self;
+    /// The largest finite value.
+    const MAX: Self;
     /// Converts from `f64`, rounding to the nearest representable value.
     fn from_f64(x: f64) -> Self;
     /// Widens (or copies) to `f64`.
@@ -138,6 +144,9 @@ pub trait Real:
 macro_rules! impl_real {
     ($t:ty) => {
         impl Real for $t {
+            const NAME: &'static str = stringify!($t);
+            const MIN_POSITIVE: Self = <$t>::MIN_POSITIVE;
+            const MAX: Self = <$t>::MAX;
             #[inline(always)]
             fn from_f64(x: f64) -> Self {
                 x as $t

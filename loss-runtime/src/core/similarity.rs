@@ -263,6 +263,36 @@ fn values<S: Shape, E: Unit>(t: &Tensor<S, E, Cpu>) -> Vec<E> {
     }
 }
 
+/// Divides the row `x` by `max(‖x‖, MIN_NORM)` in place and returns `‖x‖`.
+///
+/// The norm is taken as `m·√Σ(xₖ/m)²` with `m = max |xₖ|` (as `hypot` does), so the
+/// squares neither overflow (an `f32` row of norm above `1.8e19`) nor underflow; the
+/// unit row is `(x/m) / √Σ(xₖ/m)²`, finite even where the norm itself exceeds the
+/// dtype's range (the norm is then `+∞`, and the row's gradient `0`).
+fn normalise<E: Real>(x: &mut [E]) -> E {
+    let m = x.iter().fold(E::zero(), |m, &v| m.max2(v.abs()));
+    if m == E::zero() {
+        return E::zero();
+    }
+    let scaled = x.iter().fold(E::zero(), |s, &v| {
+        let r = v / m;
+        s + r * r
+    });
+    let root = scaled.sqrt();
+    let norm = m * root;
+    let min_norm = constant::<E>(MIN_NORM);
+    if norm > min_norm {
+        for v in x.iter_mut() {
+            *v = *v / m / root;
+        }
+    } else {
+        for v in x.iter_mut() {
+            *v = *v / min_norm;
+        }
+    }
+    norm
+}
+
 fn add_into<E: Real>(grad: &mut [E], delta: &[E]) {
     for (g, &x) in grad.iter_mut().zip(delta) {
         *g += x;
@@ -349,23 +379,18 @@ struct Side<E> {
 
 impl<E: Dtype + Real> Side<E> {
     fn new(metric: Metric, mut rows: Vec<E>, len: usize, d: usize) -> Self {
-        let squares = (0..len).map(|i| {
-            let x = &rows[i * d..(i + 1) * d];
-            dot(x, x)
-        });
         let norms = match metric {
             Metric::Dot => Vec::new(),
-            Metric::Cosine => squares.map(Real::sqrt).collect(),
-            Metric::Euclidean | Metric::SquaredEuclidean => squares.collect(),
+            Metric::Cosine => (0..len)
+                .map(|i| normalise(&mut rows[i * d..(i + 1) * d]))
+                .collect(),
+            Metric::Euclidean | Metric::SquaredEuclidean => (0..len)
+                .map(|i| {
+                    let x = &rows[i * d..(i + 1) * d];
+                    dot(x, x)
+                })
+                .collect(),
         };
-        if metric == Metric::Cosine {
-            for (i, &norm) in norms.iter().enumerate() {
-                let scale = E::one() / norm.max2(constant(MIN_NORM));
-                for x in &mut rows[i * d..(i + 1) * d] {
-                    *x *= scale;
-                }
-            }
-        }
         Side {
             rows,
             norms,
@@ -954,6 +979,30 @@ mod tests {
             let fd = finite_differences(&e, |e| weighted(metric, e, Some(&r), &w, 3));
             assert_close(&grads.get(&x).as_vec(), &fd, 1e-6, &format!("{metric:?}"));
         }
+    }
+
+    #[test]
+    fn cosine_norms_do_not_overflow_or_underflow_in_f32() {
+        // rows whose squares overflow f32 (norm ≳ 1.8e19, up to near f32::MAX) or
+        // underflow it, next to an ordinary row
+        let rows: [[f64; 3]; 5] = [
+            [3e19, -4e19, 1e19],
+            [1e38, -2e38, 5e37],
+            [2.0, 1.0, -3.0],
+            [3e-25, 4e-25, 0.0],
+            [1e30, 1e30, 1e30],
+        ];
+        let e: Vec<f64> = rows.iter().flatten().copied().collect();
+        let want = naive(Metric::Cosine, &e, &e, 3);
+        let x: Tensor<(usize, usize), f32, Cpu> =
+            dev().tensor_from_vec(e.iter().map(|&v| v as f32).collect(), (5, 3));
+        let s = similarity(x.leaky_trace(), Metric::Cosine);
+        let got: Vec<f64> = s.as_vec().into_iter().map(f64::from).collect();
+        // row 3 is below the 1e-12 norm threshold: its similarities are tiny, as in f64
+        assert_close(&got, &want, 1e-6, "f32 cosine of huge rows");
+        assert!((got[0] - 1.0).abs() < 1e-6 && (got[6] - 1.0).abs() < 1e-6);
+        let grads = s.sum().backward();
+        assert!(grads.get(&x).as_vec().iter().all(|g| g.is_finite()));
     }
 
     #[test]

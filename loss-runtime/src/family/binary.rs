@@ -124,7 +124,7 @@ where
     E: Dtype + Real,
     T: Tape<E, Cpu>,
 {
-    kernel.validate()?;
+    kernel.validate_for::<E>()?;
     let pred_name = if from_logits { "logits" } else { "probs" };
     let p = tape::try_read("a copy of the predictions", &preds)?;
     let y = tape::try_read("a copy of `targets`", targets)?;
@@ -140,7 +140,7 @@ where
         from_logits,
         ..super::Layout::samples(n)
     };
-    super::run(kernel, preds, vec![p, y], Vec::new(), layout)
+    super::run(kernel, (preds, pred_name), vec![p, y], Vec::new(), layout)
 }
 
 #[cfg(test)]

@@ -61,7 +61,7 @@ use crate::core::kernel::Kernel;
 use crate::core::real::Real;
 use crate::core::similarity::{similarity, similarity_with, Metric};
 use crate::error::LossError;
-use crate::family::pairs::PairLabels;
+use crate::family::pairs::{PairLabels, Source};
 use crate::family::{binary, logits, pairs, scores};
 
 /// The floating-point type a loss is evaluated in.
@@ -472,12 +472,24 @@ where
     Cpu: Device<E>,
 {
     let dev: Cpu = Default::default();
-    match K::INFO.family {
+    let evaluation = match K::INFO.family {
         Family::Binary => run_binary::<K, E>(&dev, kernel, given),
         Family::Logits => run_logits::<K, E>(&dev, kernel, given),
         Family::Pairs => run_pairs::<K, E>(&dev, kernel, given),
         Family::Scores => run_scores::<K, E>(&dev, kernel, given),
+    }?;
+    for grad in &evaluation.grads {
+        if let Some(index) = grad.values.iter().position(|g| !g.is_finite()) {
+            return Err(LossError::NonFiniteGradient {
+                loss: K::INFO.name,
+                input: grad.input,
+                index,
+                value: grad.values[index],
+            }
+            .into());
+        }
     }
+    Ok(evaluation)
 }
 
 fn find<'g, 'a>(given: &'g [Given<'a>], name: &str) -> Option<&'g Given<'a>> {
@@ -562,8 +574,8 @@ where
     Cpu: Device<E>,
 {
     let loss = out.array().to_f64();
-    let grads = out
-        .try_backward()
+    // a non-finite gradient is reported by `run`, as an error rather than a panic
+    let grads = super::with_gradients_checked_by_caller(|| out.try_backward())
         .map_err(|e| EvalError::Device(e.to_string()))?;
     Ok((loss, grads))
 }
@@ -890,7 +902,7 @@ pub fn pair_weights<K: Kernel + Default>(
         });
     }
     let kernel = configured::<K>(params)?;
-    kernel.validate()?;
+    kernel.validate_for::<f64>()?;
     let given = resolve(K::INFO.name, K::INFO.family, inputs)?;
     let p = pairs_given(K::INFO.name, &given)?;
     let dev: Cpu = Default::default();
@@ -900,7 +912,13 @@ pub fn pair_weights<K: Kernel + Default>(
             check_labels("embeddings", shape.0, "labels", p.labels.len())?;
             super::check_finite(e.info.name, e.shape, e.values)?;
             ensure_room_for_weights(shape.0, shape.0)?;
-            (similarity(tensor(&dev, e, shape)?, metric), Some(metric))
+            let s = similarity(tensor(&dev, e, shape)?, metric);
+            pairs::check_similarity_values(
+                &s.as_vec(),
+                shape.0,
+                Source::ComputedFrom("embeddings"),
+            )?;
+            (s, Some(metric))
         }
         PairsInput::WithRefs(e, shape, r, m) => {
             check_labels("embeddings", shape.0, "labels", p.labels.len())?;
@@ -911,7 +929,9 @@ pub fn pair_weights<K: Kernel + Default>(
             ensure_room_for_weights(shape.0, m)?;
             let x = tensor(&dev, e, shape)?;
             let y = tensor(&dev, r, (m, shape.1))?;
-            (similarity_with(x, y, metric), Some(metric))
+            let s = similarity_with(x, y, metric);
+            pairs::check_similarity_values(&s.as_vec(), m, Source::ComputedFrom("embeddings"))?;
+            (s, Some(metric))
         }
         PairsInput::Similarities(s, shape) => (tensor(&dev, s, shape)?, None),
     };

@@ -67,7 +67,7 @@ where
     E: Dtype + Real,
     T: Tape<E, Cpu>,
 {
-    kernel.validate()?;
+    kernel.validate_for::<E>()?;
     let z = tape::try_read("a copy of `logits`", &logits)?;
     let (n, c) = check_inputs(logits.shape().concrete().as_ref(), &z, labels)?;
     let layout = super::Layout {
@@ -75,7 +75,13 @@ where
         from_logits: true,
         ..super::Layout::samples(n)
     };
-    super::run(kernel, logits, vec![z], vec![labels.to_vec()], layout)
+    super::run(
+        kernel,
+        (logits, "logits"),
+        vec![z],
+        vec![labels.to_vec()],
+        layout,
+    )
 }
 
 #[cfg(test)]

@@ -8,12 +8,29 @@ pub mod logits;
 pub mod pairs;
 pub mod scores;
 
+use std::cell::Cell;
+
 use dfdx::prelude::{Cpu, Dtype, Shape, Tape, Tensor};
 
 use crate::core::kernel::{Batch, Kernel, Workspace};
 use crate::core::real::Real;
 use crate::core::tape;
 use crate::error::LossError;
+
+thread_local! {
+    /// Set while a caller that checks the gradients itself (the dynamic evaluator, which
+    /// reports [`LossError::NonFiniteGradient`]) runs a backward pass on this thread.
+    static GRADIENTS_CHECKED_BY_CALLER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` (a backward pass) with the debug-build gradient check of [`run`] left to
+/// the caller, who must check the gradients it reads.
+pub(crate) fn with_gradients_checked_by_caller<T>(f: impl FnOnce() -> T) -> T {
+    let before = GRADIENTS_CHECKED_BY_CALLER.with(|c| c.replace(true));
+    let out = f();
+    GRADIENTS_CHECKED_BY_CALLER.with(|c| c.set(before));
+    out
+}
 
 /// A batch's sizes and switches: everything [`Batch`] holds besides the data.
 #[derive(Clone, Copy, Debug)]
@@ -50,12 +67,18 @@ impl Layout {
     }
 }
 
-/// Runs `kernel` forward on a checked batch (`values[0]` holds `input`'s elements) and
+/// Runs `kernel` forward on a checked batch (`values[0]` holds the elements of `input`,
+/// called `input_name` in messages) and
 /// attaches its derived backward to `input`'s tape, owning the batch; with a `NoneTape`
 /// nothing is kept for a backward.
+///
+/// A loss value that comes out NaN or infinite is [`LossError::NonFiniteLoss`] (the
+/// inputs were checked finite before). In debug builds the backward panics if the derived
+/// gradient turns a finite element of the input's gradient non-finite (a backward op
+/// cannot return an error); the dynamic evaluator checks gradients in every build.
 pub(crate) fn run<K, S, E, T>(
     kernel: &K,
-    input: Tensor<S, E, Cpu, T>,
+    (input, input_name): (Tensor<S, E, Cpu, T>, &'static str),
     values: Vec<Vec<E>>,
     labels: Vec<Vec<usize>>,
     layout: Layout,
@@ -73,15 +96,48 @@ where
         kernel.kernel_forward(&layout.batch(&v, &l), &mut ws)
     };
     check_requirements::<K, E>(&ws)?;
+    check_loss_value::<K, E>(value, &ws)?;
     if !T::OWNS_TAPE {
         return Ok(tape::attach(input, value, |_: E, _: &mut [E]| {}));
     }
     let kernel = kernel.clone();
     Ok(tape::attach(input, value, move |seed, grad| {
+        #[cfg(debug_assertions)]
+        let was_finite: Vec<bool> = grad.iter().map(|g| g.is_finite()).collect();
         let v: Vec<&[E]> = values.iter().map(Vec::as_slice).collect();
         let l: Vec<&[usize]> = labels.iter().map(Vec::as_slice).collect();
         kernel.kernel_backward(&layout.batch(&v, &l), &ws, seed, &mut [grad]);
+        #[cfg(debug_assertions)]
+        if seed.is_finite() && !GRADIENTS_CHECKED_BY_CALLER.with(Cell::get) {
+            if let Some(index) = (0..grad.len()).find(|&k| was_finite[k] && !grad[k].is_finite()) {
+                panic!(
+                    "{}",
+                    LossError::NonFiniteGradient {
+                        loss: K::INFO.name,
+                        input: input_name,
+                        index,
+                        value: grad[index].to_f64(),
+                    }
+                );
+            }
+        }
     }))
+}
+
+/// [`LossError::NonFiniteLoss`] for a NaN or infinite loss value, naming the first
+/// offending sample where the kernel found one.
+pub(crate) fn check_loss_value<K: Kernel, R: Real>(
+    value: R,
+    ws: &Workspace<R>,
+) -> Result<(), LossError> {
+    if value.is_finite() {
+        return Ok(());
+    }
+    Err(LossError::NonFiniteLoss {
+        loss: K::INFO.name,
+        value: value.to_f64(),
+        sample: ws.first_nonfinite_sample,
+    })
 }
 
 /// The `require(cond, "message")` a forward pass left failed in `ws`, as a

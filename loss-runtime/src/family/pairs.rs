@@ -86,12 +86,22 @@ pub const INPUTS: &[InputInfo] = &[
     },
 ];
 
+/// Where a similarity matrix came from: passed by the user, or computed by the
+/// similarity op from the named embeddings input.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Source {
+    /// The user passed `similarities`.
+    Given,
+    /// The similarity op computed it from this embeddings input.
+    ComputedFrom(&'static str),
+}
+
 /// Checks a similarity matrix against its labels. `ref_labels = None` means the
 /// references are the batch.
 fn check_inputs<R: Real>(
-    n: usize,
-    m: usize,
+    (n, m): (usize, usize),
     s: &[R],
+    source: Source,
     labels: &[usize],
     ref_labels: Option<&[usize]>,
 ) -> Result<(), LossError> {
@@ -126,7 +136,29 @@ fn check_inputs<R: Real>(
         }
         _ => {}
     }
-    super::check_finite("similarities", &[n, m], s)
+    check_similarity_values(s, m, source)
+}
+
+/// The first non-finite similarity: a bad input where the user passed the matrix, an
+/// overflow of the similarity op where it was computed from embeddings (whose values
+/// were checked finite).
+pub(crate) fn check_similarity_values<R: Real>(
+    s: &[R],
+    m: usize,
+    source: Source,
+) -> Result<(), LossError> {
+    match source {
+        Source::Given => super::check_finite("similarities", &[s.len() / m.max(1), m], s),
+        Source::ComputedFrom(input) => match s.iter().position(|x| !x.is_finite()) {
+            Some(k) => Err(LossError::SimilarityOverflow {
+                input,
+                row: k / m.max(1),
+                col: k % m.max(1),
+                value: s[k].to_f64(),
+            }),
+            None => Ok(()),
+        },
+    }
 }
 
 /// The name of the hyper-parameter by which a pairs loss declares that it costs
@@ -176,7 +208,25 @@ where
     E: Dtype + Real,
     T: Tape<E, Cpu>,
 {
-    kernel.validate()?;
+    forward_similarities(kernel, similarities, Source::Given, labels, ref_labels)
+}
+
+/// [`try_forward_similarities`] for a matrix from `source`.
+fn forward_similarities<K, N, M, E, T>(
+    kernel: &K,
+    similarities: Tensor<(N, M), E, Cpu, T>,
+    source: Source,
+    labels: &[usize],
+    ref_labels: Option<&[usize]>,
+) -> Result<Tensor<(), E, Cpu, T>, LossError>
+where
+    K: Kernel,
+    N: Dim,
+    M: Dim,
+    E: Dtype + Real,
+    T: Tape<E, Cpu>,
+{
+    kernel.validate_for::<E>()?;
     let (n, m) = (similarities.shape().0.size(), similarities.shape().1.size());
     check_work(kernel, n, m)?;
     if T::OWNS_TAPE {
@@ -187,13 +237,13 @@ where
         )?;
     }
     let s = tape::try_read("a copy of the similarity matrix", &similarities)?;
-    check_inputs(n, m, &s, labels, ref_labels)?;
+    check_inputs((n, m), &s, source, labels, ref_labels)?;
     let exclude_self = ref_labels.is_none();
     let labels = labels.to_vec();
     let ref_labels = ref_labels.map_or_else(|| labels.clone(), <[usize]>::to_vec);
     super::run(
         kernel,
-        similarities,
+        (similarities, "similarities"),
         vec![s],
         vec![labels, ref_labels],
         layout(n, m, exclude_self),
@@ -241,7 +291,7 @@ where
     E: Dtype + Real,
     T: Tape<E, Cpu>,
 {
-    kernel.validate()?;
+    kernel.validate_for::<E>()?;
     let (n, d) = (embeddings.shape().0.size(), embeddings.shape().1.size());
     check_embeddings(
         "embeddings",
@@ -259,9 +309,10 @@ where
     }
     check_work(kernel, n, n)?;
     ensure_room_for_similarities::<E, T>(n, n)?;
-    try_forward_similarities(
+    forward_similarities(
         kernel,
         similarity(embeddings, kernel.metric()),
+        Source::ComputedFrom("embeddings"),
         labels,
         None,
     )
@@ -283,7 +334,7 @@ where
     T: Tape<E, Cpu> + Merge<T2>,
     T2: Tape<E, Cpu>,
 {
-    kernel.validate()?;
+    kernel.validate_for::<E>()?;
     let (n, d) = (embeddings.shape().0.size(), embeddings.shape().1.size());
     let (m, d2) = (refs.shape().0.size(), refs.shape().1.size());
     check_embeddings(
@@ -324,7 +375,13 @@ where
     check_work(kernel, n, m)?;
     ensure_room_for_similarities::<E, T>(n, m)?;
     let s = similarity_with(embeddings, refs, kernel.metric());
-    try_forward_similarities(kernel, s, labels.labels, Some(labels.ref_labels))
+    forward_similarities(
+        kernel,
+        s,
+        Source::ComputedFrom("embeddings"),
+        labels.labels,
+        Some(labels.ref_labels),
+    )
 }
 
 /// The General Pair Weighting weights `W = ∂L/∂S` for a similarity matrix: the loss
@@ -342,21 +399,30 @@ where
     M: Dim,
     E: Dtype + Real,
 {
-    kernel.validate()?;
+    kernel.validate_for::<E>()?;
     let (n, m) = (similarities.shape().0.size(), similarities.shape().1.size());
     check_work(kernel, n, m)?;
     let s = tape::try_read("a copy of the similarity matrix", similarities)?;
-    check_inputs(n, m, &s, labels, ref_labels)?;
+    check_inputs((n, m), &s, Source::Given, labels, ref_labels)?;
     let exclude_self = ref_labels.is_none();
     let ref_labels = ref_labels.unwrap_or(labels);
     let values: [&[E]; 1] = [&s];
     let label_sets: [&[usize]; 2] = [labels, ref_labels];
     let b = layout(n, m, exclude_self).batch(&values, &label_sets);
     let mut ws = Workspace::default();
-    kernel.kernel_forward(&b, &mut ws);
+    let value = kernel.kernel_forward(&b, &mut ws);
     super::check_requirements::<K, E>(&ws)?;
+    super::check_loss_value::<K, E>(value, &ws)?;
     let mut w = alloc::try_filled("the pair weights", n * m, E::zero())?;
     kernel.kernel_backward(&b, &ws, E::one(), &mut [&mut w]);
+    if let Some(index) = w.iter().position(|x| !x.is_finite()) {
+        return Err(LossError::NonFiniteGradient {
+            loss: K::INFO.name,
+            input: "similarities",
+            index,
+            value: w[index].to_f64(),
+        });
+    }
     Ok(similarities
         .device()
         .tensor_from_vec(w, *similarities.shape()))

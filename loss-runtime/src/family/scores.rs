@@ -74,7 +74,7 @@ where
     E: Dtype + Real,
     T: Tape<E, Cpu>,
 {
-    kernel.validate()?;
+    kernel.validate_for::<E>()?;
     let s = tape::try_read("a copy of `scores`", &scores)?;
     let r = tape::try_read("a copy of `relevance`", relevance)?;
     let (q, d) = check_inputs(
@@ -87,5 +87,5 @@ where
         refs: d,
         ..super::Layout::samples(q)
     };
-    super::run(kernel, scores, vec![s, r], Vec::new(), layout)
+    super::run(kernel, (scores, "scores"), vec![s, r], Vec::new(), layout)
 }

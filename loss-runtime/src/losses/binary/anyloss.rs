@@ -60,6 +60,12 @@ pub fn anyloss_accuracy(cm: SoftConfusion) -> Scalar {
 /// The denominator is the official `β²·y1 + Σa + ε`. With no positive in the batch and
 /// nothing predicted positive the loss is exactly 1 with a zero gradient.
 ///
+/// Computed divided through by `1 + β²`, as `1 − TP / (w·(TP + FN) + (1 − w)·(TP + FP + ε))`
+/// with `w = β²/(1 + β²)`, so that every finite β works in `f32` and `f64` (at β = 1e20,
+/// `β²` alone overflows `f32`): a huge β gives `1 − recall`, a tiny one `1 − precision`.
+/// Where the denominator underflows to 0 (no positive, and `(1 − w)·ε` below the dtype's
+/// range), `TP` is 0 too and the loss is 1.
+///
 /// **Reference:** Han, Moniz, Chawla, KDD 2024. **Official code:** `Any_Fbeta` in
 /// `AnyLoss_Code.ipynb`. We require `ε > 0` (the spec allows 0): with ε = 0 a batch
 /// without positives would divide 0 by 0.
@@ -79,8 +85,12 @@ pub fn anyloss_fbeta(
     )]
     epsilon: f64,
 ) -> Scalar {
+    // divided through by 1 + β², so that no term overflows at any finite β
     let b2 = beta * beta;
-    1.0 - (1.0 + b2) * cm.tp / (b2 * cm.pos + cm.tp + cm.fp + epsilon)
+    let recall_weight = 1.0 / (1.0 + 1.0 / b2);
+    let precision_weight = 1.0 / (1.0 + b2);
+    let d = recall_weight * cm.pos + precision_weight * (cm.tp + cm.fp + epsilon);
+    1.0 - if d > 0.0 { cm.tp / d } else { 0.0 }
 }
 
 /// AnyLoss F1: `1 − 2·TP / (2·TP + FP + FN + ε)` (F-β with β = 1).
@@ -236,6 +246,70 @@ mod tests {
         check_binary_values(&fbeta_loss(2.0), fbeta2_cells);
         check_binary_values(&AnylossGmean::new(), gmean_cells);
         check_binary_values(&AnylossBalancedAccuracy::new(), balanced_cells);
+    }
+
+    /// F-β at any finite β, in f32 and f64: finite, equal to the naive formula where f64
+    /// holds it, and to its limits `1 − recall` / `1 − precision` beyond.
+    #[test]
+    fn fbeta_is_finite_and_right_at_extreme_betas() {
+        use dfdx::prelude::*;
+        fn value<E: Dtype + crate::Real>(beta: f64, p: &[f64], y: &[f64]) -> (f64, Vec<f64>)
+        where
+            Cpu: Device<E>,
+        {
+            let dev: Cpu = Default::default();
+            let pt = dev.tensor_from_vec(
+                p.iter().map(|&v| <E as crate::Real>::from_f64(v)).collect(),
+                (p.len(),),
+            );
+            let yt = dev.tensor_from_vec(
+                y.iter().map(|&v| <E as crate::Real>::from_f64(v)).collect(),
+                (y.len(),),
+            );
+            let loss = fbeta_loss(beta).with_amplify(false);
+            let out = crate::Loss::try_forward(&loss, pt.leaky_trace(), &yt)
+                .unwrap_or_else(|e| panic!("β = {beta}: {e}"));
+            let v = out.array().to_f64();
+            let g = out
+                .backward()
+                .get(&pt)
+                .as_vec()
+                .into_iter()
+                .map(|g| g.to_f64())
+                .collect();
+            (v, g)
+        }
+        let (p, y) = ([0.9, 0.2, 0.6, 0.4], [1.0, 0.0, 1.0, 1.0]);
+        let c = confusion(&p, &y);
+        let naive = |beta: f64| {
+            let b2 = beta * beta;
+            1.0 - (1.0 + b2) * c.tp / (b2 * c.y1 + c.sum_a + S)
+        };
+        let (recall, precision) = (1.0 - c.tp / c.y1, 1.0 - c.tp / (c.sum_a + S));
+        for beta in [1e-30, 1e-10, 1e-3, 1.0, 1e3, 1e10, 1e19, 1e20, 1e30, 1e38] {
+            let want = if beta < 1e-10 { precision } else { naive(beta) };
+            let (v32, g32) = value::<f32>(beta, &p, &y);
+            assert!((v32 - want).abs() < 1e-6, "f32 β = {beta}: {v32} vs {want}");
+            assert!(g32.iter().all(|g| g.is_finite()), "f32 β = {beta}: {g32:?}");
+            let (v64, g64) = value::<f64>(beta, &p, &y);
+            assert!(
+                (v64 - want).abs() < 1e-12,
+                "f64 β = {beta}: {v64} vs {want}"
+            );
+            assert!(g64.iter().all(|g| g.is_finite()));
+        }
+        for beta in [1e100, 1e200, 1e300] {
+            let (v64, _) = value::<f64>(beta, &p, &y);
+            assert!(
+                (v64 - recall).abs() < 1e-12,
+                "f64 β = {beta}: {v64} vs {recall}"
+            );
+        }
+        // no positive and nothing predicted: exactly 1 at any β
+        for beta in [1e20, 1e30, 1e38] {
+            assert_eq!(value::<f32>(beta, &[0.0, 0.0], &[0.0, 0.0]).0, 1.0);
+            assert_eq!(value::<f64>(beta * 1e200, &[0.0, 0.0], &[0.0, 0.0]).0, 1.0);
+        }
     }
 
     #[test]

@@ -15,6 +15,13 @@ use crate::loss;
 /// v_id  = σ(α(s_id + t_i))·σ(−α(s_id + t_i))
 /// ```
 ///
+/// The weights are computed as a softmax of `ln v_id = −softplus(−z) − softplus(z)`, so
+/// they stay a distribution where every `v_id` underflows (scores far from the threshold,
+/// in units of `1/α`): the limit of `v_id / Σ_m v_im`, not `0/0`. With the bisection's
+/// precision relative to `1/α` (see [`topk_threshold`](crate::core::foreign::topk_threshold)),
+/// value and gradient are finite over the whole finite range of the scores, and invariant
+/// under `s → c·s, α → α/c` (the gradient scaling by `1/c`) and under a shift of a row.
+///
 /// `t̃_i` equals `t_i` (the added term is identically zero), but its derived gradient is
 /// the implicit-function one, `∂t_i/∂s_id = −v_id / Σ_m v_im`; so the compiler's chain rule
 /// gives exactly the official custom backward `∂L/∂s_ik = u_ik − v_ik·Σ_m u_im / Σ_m v_im`.
@@ -52,11 +59,15 @@ pub fn dexml_soft_topk(
     #[hyper(default = 32.0, range(1.0, 200.0), doc = "bisection iterations")] iterations: f64,
 ) -> PerQuery {
     let t = detach(topk_threshold(docs, |d| s[i][d], k, alpha, iterations));
-    let v_total = detach(sum(docs, |d| {
-        sigmoid(alpha * (s[i][d] + t)) * sigmoid(-alpha * (s[i][d] + t))
+    // ln v_id = ln σ(z) + ln σ(−z) = −softplus(−z) − softplus(z), z = α(s_id + t):
+    // the weights v_id / Σ_m v_im are a softmax of these, never 0/0
+    let ln_v_total = detach(logsumexp(docs, |d| {
+        -softplus(-alpha * (s[i][d] + t)) - softplus(alpha * (s[i][d] + t))
     }));
     let implicit = sum(docs, |d| {
-        detach(sigmoid(alpha * (s[i][d] + t)) * sigmoid(-alpha * (s[i][d] + t)) / v_total)
+        detach(exp(-softplus(-alpha * (s[i][d] + t))
+            - softplus(alpha * (s[i][d] + t))
+            - ln_v_total))
             * (s[i][d] - detach(s[i][d]))
     });
     let t_implicit = t - implicit;
@@ -192,5 +203,170 @@ mod tests {
             .forward(dev.tensor_from_vec(shifted, (q, d)), &rt)
             .array();
         approx::assert_abs_diff_eq!(base, moved, epsilon = 1e-9);
+    }
+
+    /// The threshold with an f64 bisection run until no float lies inside its bracket.
+    fn precise_threshold(row: &[f64], k: f64, alpha: f64) -> f64 {
+        let (lo_x, hi_x) = row
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+        let (mut lo, mut hi) = (-hi_x - 50.0 / alpha, -lo_x + 50.0 / alpha);
+        for _ in 0..5000 {
+            let mid = 0.5 * lo + 0.5 * hi;
+            if !(mid > lo && mid < hi) {
+                break;
+            }
+            let total: f64 = row.iter().map(|x| sigmoid(alpha * (x + mid))).sum();
+            if total < k {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        0.5 * lo + 0.5 * hi
+    }
+
+    /// The spec in plain f64 loops with a precise threshold; the implicit weights
+    /// `v / Σv` taken as their limit (a softmax of `ln v`) where every `v` underflows.
+    fn reference(s: &[f64], r: &[f64], q: usize, d: usize, k: f64, alpha: f64) -> (f64, Vec<f64>) {
+        let ln_sigmoid = |z: f64| -> f64 { -((-z).max(0.0) + (-z.abs()).exp().ln_1p()) };
+        let mut loss = 0.0;
+        let mut grad = vec![0.0; q * d];
+        for i in 0..q {
+            let row = &s[i * d..(i + 1) * d];
+            let t = precise_threshold(row, k, alpha);
+            let pos: Vec<usize> = (0..d).filter(|&j| r[i * d + j] == 1.0).collect();
+            if pos.is_empty() {
+                continue;
+            }
+            let np = pos.len() as f64;
+            let mut u = vec![0.0; d];
+            for &j in &pos {
+                let z = alpha * (row[j] + t);
+                loss += -ln_sigmoid(z) / np / q as f64;
+                u[j] = -1.0 / (np * q as f64) * alpha * (1.0 - sigmoid(z));
+            }
+            let ln_v: Vec<f64> = row
+                .iter()
+                .map(|x| {
+                    let z = alpha * (x + t);
+                    ln_sigmoid(z) + ln_sigmoid(-z)
+                })
+                .collect();
+            let top = ln_v.iter().copied().fold(f64::MIN, f64::max);
+            let total: f64 = ln_v.iter().map(|l| (l - top).exp()).sum();
+            let su: f64 = u.iter().sum();
+            for m in 0..d {
+                grad[i * d + m] = u[m] - (ln_v[m] - top).exp() / total * su;
+            }
+        }
+        (loss, grad)
+    }
+
+    fn run<E: Dtype + crate::Real>(
+        loss: &DexmlSoftTopk,
+        s: &[f64],
+        r: &[f64],
+        q: usize,
+        d: usize,
+    ) -> (f64, Vec<f64>)
+    where
+        Cpu: Device<E>,
+    {
+        let dev: Cpu = Default::default();
+        let to = |v: &[f64]| v.iter().map(|&x| <E as crate::Real>::from_f64(x)).collect();
+        let st: Tensor<(usize, usize), E, Cpu> = dev.tensor_from_vec(to(s), (q, d));
+        let rt = dev.tensor_from_vec(to(r), (q, d));
+        let out = loss
+            .try_forward(st.leaky_trace(), &rt)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let value = crate::Real::to_f64(out.array());
+        let grad = out.backward().get(&st).as_vec();
+        (value, grad.into_iter().map(crate::Real::to_f64).collect())
+    }
+
+    /// `s → c·s, α → α/c` leaves every `α(s + t)` unchanged: the same value, and the
+    /// gradient times `1/c`, for c from 1e-3 to 1e30, in f32 and f64.
+    #[test]
+    fn scale_invariance_from_1e_minus_3_to_1e30() {
+        let (s, r, q, d) = case();
+        let (k, alpha) = (2.0, 2.0);
+        let (v0, g0) = run::<f64>(&DexmlSoftTopk::default().with_k(k), &s, &r, q, d);
+        let (rv, rg) = reference(&s, &r, q, d, k, alpha);
+        approx::assert_abs_diff_eq!(v0, rv, epsilon = 1e-9);
+        for (a, b) in g0.iter().zip(&rg) {
+            approx::assert_abs_diff_eq!(a, b, epsilon = 1e-9);
+        }
+        for c in [1e-3, 0.1, 1e3, 1e11, 1e12, 1e14, 1e20, 1e25, 1e30] {
+            let loss = DexmlSoftTopk::default().with_k(k).with_alpha(alpha / c);
+            let scaled: Vec<f64> = s.iter().map(|x| x * c).collect();
+            for (v, g, tol) in [
+                {
+                    let (v, g) = run::<f64>(&loss, &scaled, &r, q, d);
+                    (v, g, 1e-9)
+                },
+                {
+                    let (v, g) = run::<f32>(&loss, &scaled, &r, q, d);
+                    (v, g, 2e-4)
+                },
+            ] {
+                assert!((v - v0).abs() < tol, "c = {c}: {v} vs {v0}");
+                for (j, (a, b)) in g.iter().zip(&g0).enumerate() {
+                    assert!(
+                        (a * c - b).abs() < 10.0 * tol,
+                        "c = {c}, grad[{j}]: {} vs {b}",
+                        a * c
+                    );
+                }
+            }
+        }
+    }
+
+    /// One score far above (or below) the rest of its row (1e12 in f32 and 1e14 in f64 gave NaN,
+    /// and the threshold drifted from 1e11): value and gradient equal the f64
+    /// reference, computed on the same (rounded) scores.
+    #[test]
+    fn a_far_outlier_score_matches_the_reference() {
+        let (q, d) = (2, 6);
+        let mut r = vec![0.0; q * d];
+        r[0] = 1.0;
+        r[2] = 1.0;
+        r[d + 1] = 1.0;
+        for big in [1e3, 1e11, 1e12, 1e14, 1e20, 1e30] {
+            let s = vec![
+                big, 0.4, -0.2, 0.1, 0.7, -1.3, //
+                0.3, -big, 1.1, 0.2, -0.5, 0.0,
+            ];
+            let loss = DexmlSoftTopk::default().with_k(2.0);
+            let s32: Vec<f64> = s.iter().map(|&x| f64::from(x as f32)).collect();
+            for (precision, (v, g), (rv, rg)) in [
+                (
+                    "f64",
+                    run::<f64>(&loss, &s, &r, q, d),
+                    reference(&s, &r, q, d, 2.0, 2.0),
+                ),
+                (
+                    "f32",
+                    run::<f32>(&loss, &s32, &r, q, d),
+                    reference(&s32, &r, q, d, 2.0, 2.0),
+                ),
+            ] {
+                let tol = if precision == "f64" { 1e-9 } else { 1e-5 };
+                assert!(
+                    v.is_finite() && g.iter().all(|x| x.is_finite()),
+                    "{precision} {big}"
+                );
+                assert!(
+                    (v - rv).abs() < tol * (1.0 + rv.abs()),
+                    "{precision} {big}: {v} vs {rv}"
+                );
+                for (j, (a, b)) in g.iter().zip(&rg).enumerate() {
+                    assert!(
+                        (a - b).abs() < tol * (1.0 + b.abs()),
+                        "{precision} {big}, grad[{j}]: {a} vs {b}"
+                    );
+                }
+            }
+        }
     }
 }
