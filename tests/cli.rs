@@ -725,11 +725,23 @@ fn eval_scores_agrees_with_the_library() {
         assert_eq!(got.grads.len(), 1);
         assert_close(&got.grads[0].values, &grad);
     }
-    // every shipped scores loss, through the binary
+    // every shipped scores loss, through the binary; the soft top-k needs K below the 5
+    // documents of the case
+    let params = |name: &str| -> Vec<(&'static str, f64)> {
+        match name {
+            "dexml_soft_topk" => vec![("k", 2.0)],
+            _ => Vec::new(),
+        }
+    };
     let case = |name: &str, dtype: &str| {
+        let params: serde_json::Map<String, Value> = params(name)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
         json!({
             "loss": name,
             "dtype": dtype,
+            "params": params,
             "inputs": {"scores": SCORES, "relevance": RELEVANCE},
         })
     };
@@ -740,7 +752,7 @@ fn eval_scores_agrees_with_the_library() {
         for precision in Precision::ALL {
             let out = eval(&case(entry.name(), precision.name()));
             let want = entry
-                .evaluate(&scores_inputs, &[], precision)
+                .evaluate(&scores_inputs, &params(entry.name()), precision)
                 .expect("evaluates");
             assert_close(&[out["loss"].as_f64().expect("a loss")], &[want.loss]);
             let grads = out["grads"].as_object().expect("grads");
@@ -748,17 +760,16 @@ fn eval_scores_agrees_with_the_library() {
             assert_close(&flat(&grads["scores"]), &want.grads[0].values);
         }
     }
-    // DEXML against its typed API, once it is in the catalogue
-    if catalogue::find("dexml_soft_topk").is_some() {
-        for dtype in ["f32", "f64"] {
-            let out = eval(&case("dexml_soft_topk", dtype));
-            let (value, grad) = match dtype {
-                "f32" => scores_direct::<f32, _>(&DexmlSoftTopk::new()),
-                _ => scores_direct::<f64, _>(&DexmlSoftTopk::new()),
-            };
-            assert_close(&[out["loss"].as_f64().expect("a loss")], &[value]);
-            assert_close(&flat(&out["grads"]["scores"]), &grad);
-        }
+    // DEXML against its typed API
+    for dtype in ["f32", "f64"] {
+        let out = eval(&case("dexml_soft_topk", dtype));
+        let loss = DexmlSoftTopk::new().with_k(2.0);
+        let (value, grad) = match dtype {
+            "f32" => scores_direct::<f32, _>(&loss),
+            _ => scores_direct::<f64, _>(&loss),
+        };
+        assert_close(&[out["loss"].as_f64().expect("a loss")], &[value]);
+        assert_close(&flat(&out["grads"]["scores"]), &grad);
     }
 }
 

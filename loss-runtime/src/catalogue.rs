@@ -177,16 +177,17 @@ mod tests {
             ),
             Input::new("labels", vec![6], vec![0.0, 0.0, 1.0, 1.0, 2.0, 2.0]),
         ];
+        // six documents: the soft top-k's default K = 5 needs more than five
         let scores = [
             Input::new(
                 "scores",
-                vec![2, 4],
-                vec![2.0, 0.5, 1.5, -1.0, 0.0, 1.0, 0.8, 0.9],
+                vec![2, 6],
+                vec![2.0, 0.5, 1.5, -1.0, 0.3, 0.7, 0.0, 1.0, 0.8, 0.9, -0.4, 0.2],
             ),
             Input::new(
                 "relevance",
-                vec![2, 4],
-                vec![1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0],
+                vec![2, 6],
+                vec![1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
             ),
         ];
         for entry in all() {

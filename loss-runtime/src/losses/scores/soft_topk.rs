@@ -28,8 +28,10 @@ use crate::loss;
 /// `−ln σ(z)` is computed as `softplus(−z)`.
 ///
 /// **Defaults** (the official configs): K = 5, α = 2, 32 bisection iterations. A root
-/// exists only for `0 < K < D` (the number of documents); for other K the threshold is
-/// the end of the bisection bracket. Queries without a relevant document contribute 0 but
+/// exists only for `0 < K < D` (the number of documents); with `K ≥ D` the bisection
+/// only reaches the end of its bracket, where the implicit gradient does not hold, so such
+/// a batch is refused (`LossError::Requirement`). The official code never meets this case
+/// (its K is far below the number of labels). Queries without a relevant document contribute 0 but
 /// count in the mean (the official sampler fails on them; the scores family only refuses a
 /// mask with no relevant entry at all).
 ///
@@ -58,6 +60,10 @@ pub fn dexml_soft_topk(
     #[hyper(default = 2.0, positive, doc = "α: the sharpness of the soft top-k")] alpha: f64,
     #[hyper(default = 32.0, range(1.0, 200.0), doc = "bisection iterations")] iterations: f64,
 ) -> PerQuery {
+    require(
+        k < len(docs),
+        "K must be smaller than the number of documents: the soft top-K threshold has no root otherwise",
+    );
     let t = detach(topk_threshold(docs, |d| s[i][d], k, alpha, iterations));
     // ln v_id = ln σ(z) + ln σ(−z) = −softplus(−z) − softplus(z), z = α(s_id + t):
     // the weights v_id / Σ_m v_im are a softmax of these, never 0/0
@@ -133,6 +139,36 @@ mod tests {
         r[2 * d + 3] = 1.0;
         r[2 * d + 5] = 1.0;
         (s, r, q, d)
+    }
+
+    /// With `K ≥ D` the threshold has no root and the implicit gradient is wrong (the
+    /// finite difference of the value is 0 there): refused, whatever the scores.
+    #[test]
+    fn k_not_below_the_number_of_documents_is_refused() {
+        let dev: Cpu = Default::default();
+        let s: Tensor<Rank2<1, 2>, f64, _> = dev.tensor([[-0.63, 0.0]]);
+        let r: Tensor<Rank2<1, 2>, f64, _> = dev.tensor([[1.0, 0.0]]);
+        for k in [2.0, 5.0] {
+            let err = DexmlSoftTopk::default()
+                .with_k(k)
+                .try_forward(s.clone(), &r)
+                .expect_err("K ≥ D is refused");
+            assert!(
+                matches!(
+                    err,
+                    crate::LossError::Requirement {
+                        loss: "dexml_soft_topk",
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains("K must be smaller"), "{err}");
+        }
+        assert!(DexmlSoftTopk::default()
+            .with_k(1.5)
+            .try_forward(s, &r)
+            .is_ok());
     }
 
     #[test]
