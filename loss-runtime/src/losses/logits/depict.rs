@@ -62,10 +62,7 @@ use crate::Real;
 /// }
 /// # Ok::<(), loss_runtime::LossError>(())
 /// ```
-#[loss(
-    logits,
-    paper = "DEPICT (Ghasedi Dizaji et al., ICCV 2017)"
-)]
+#[loss(logits, paper = "DEPICT (Ghasedi Dizaji et al., ICCV 2017)")]
 pub fn depict_clustering_ce(
     z: Logits,
     y: Labels,
@@ -78,9 +75,12 @@ pub fn depict_clustering_ce(
     let power = select(paper_target, 1.0, 2.0);
     let spread = select(paper_target, 0.5, 1.0);
     let lse = logsumexp(classes, |k| z[i][k]);
+    // each `ln f_k` is read through a `let`, which keeps it one buffer over the classes
+    // (computed once per batch) rather than recomputed inside every sample's loop
     let norm = logsumexp(classes, |k| {
         let log_size = logsumexp(samples, |j| z[j][k] - logsumexp(classes, |m| z[j][m]));
-        power * (z[i][k] - lse) - spread * log_size
+        let weight = power * (z[i][k] - lse) - spread * log_size;
+        weight
     });
     -sum(classes, |k| {
         let log_size = logsumexp(samples, |j| z[j][k] - logsumexp(classes, |m| z[j][m]));
@@ -173,11 +173,17 @@ pub fn depict_target_distribution<E: Real>(
     };
     let mut q = Vec::with_capacity(p.len());
     for row in p.chunks(clusters) {
-        let weights: Vec<f64> = row.iter().zip(&sizes).map(|(&v, &f)| sharpen(v, f)).collect();
+        let weights: Vec<f64> = row
+            .iter()
+            .zip(&sizes)
+            .map(|(&v, &f)| sharpen(v, f))
+            .collect();
         let total: f64 = weights.iter().sum();
-        q.extend(weights.iter().map(|&w| {
-            E::from_f64(if total > 0.0 { w / total } else { 0.0 })
-        }));
+        q.extend(
+            weights
+                .iter()
+                .map(|&w| E::from_f64(if total > 0.0 { w / total } else { 0.0 })),
+        );
     }
     Ok(q)
 }
@@ -319,7 +325,10 @@ mod tests {
                     |v| Some(fixed(v)),
                     Tolerance::default(),
                 );
-                assert!(report.passed() && report.kinks == 0, "paper={paper}: {report}");
+                assert!(
+                    report.passed() && report.kinks == 0,
+                    "paper={paper}: {report}"
+                );
             }
         }
         // and the value's own finite differences differ: q is not differentiated
@@ -345,7 +354,10 @@ mod tests {
         let z = [1e4, -1e4, 0.0, 3e4, 3e4, -3e4];
         for paper in [false, true] {
             let (v, g) = logits_value_and_grad::<f64, _>(&loss(paper), &z, 3, &[0, 0]);
-            assert!(v.is_finite() && g.iter().all(|g| g.is_finite()), "{v} {g:?}");
+            assert!(
+                v.is_finite() && g.iter().all(|g| g.is_finite()),
+                "{v} {g:?}"
+            );
         }
     }
 
@@ -400,7 +412,10 @@ mod tests {
         }
         let code = depict_target_distribution(&p, 2, DepictTarget::Code).unwrap();
         let want = 0.49f32 / (0.49 + 0.09);
-        assert!((code[0] - want).abs() < 1e-6 && (code[3] - want).abs() < 1e-6, "{code:?}");
+        assert!(
+            (code[0] - want).abs() < 1e-6 && (code[3] - want).abs() < 1e-6,
+            "{code:?}"
+        );
     }
 
     #[test]
@@ -413,8 +428,14 @@ mod tests {
 
         let err = |p: &[f64], c: usize| depict_target_distribution(p, c, DepictTarget::Code);
         assert_eq!(err(&[], 2), Err(LossError::EmptyBatch { input: "probs" }));
-        assert_eq!(err(&[0.5, 0.5], 0), Err(LossError::EmptyBatch { input: "probs" }));
-        assert!(matches!(err(&[0.5, 0.5, 1.0], 2), Err(LossError::BadShape { .. })));
+        assert_eq!(
+            err(&[0.5, 0.5], 0),
+            Err(LossError::EmptyBatch { input: "probs" })
+        );
+        assert!(matches!(
+            err(&[0.5, 0.5, 1.0], 2),
+            Err(LossError::BadShape { .. })
+        ));
         assert!(matches!(
             err(&[0.5, f64::NAN], 2),
             Err(LossError::NonFinite { index: 1, .. })

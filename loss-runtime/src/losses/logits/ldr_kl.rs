@@ -24,18 +24,20 @@ use crate::loss;
 /// `f̄`, so a row's scale matters (softplus is not homogeneous) but `f̄` sums to C.
 ///
 /// **Conventions.** The loss is smooth. The log-mean-exp is a max-shifted `logsumexp`
-/// minus `ln C`, so a small λ (1e-3, gaps / λ in the thousands) does not overflow.
-/// `mean_m softplus(z[i][m])` is positive unless every logit of a row is below about
-/// −745 (f64; −103 in f32), where it underflows to 0 and the value is not a number; the
-/// runtime's check of non-finite results reports that as a
-/// [`LossError`](crate::LossError).
+/// minus `ln C`, so a small λ (1e-3, gaps / λ in the thousands) does not overflow. The
+/// normalisation is computed in the log domain, `f̄_k = exp(ln softplus(z_k) −
+/// ln mean_m softplus(z_m))` with `ln softplus(x)` taken as `x` below −40 (exact to
+/// e⁻⁴⁰/2), so a row whose softplus values all underflow (every logit below about −745
+/// in f64, −103 in f32) still has its exact, finite normalised logits.
 ///
 /// **Reference:** Zhu, Ying, Yang. *Label Distributionally Robust Losses for Multi-class
 /// Classification: Consistency, Robustness and Adaptivity.* ICML 2023. **Official code:**
 /// `Optimization-AI/ICML2023_LDR`, `loss.py::LDRLoss_V1` (hyper-parameters in
-/// `experiment.py`). Differences: none in value. The paper defines ψ_λ on raw scores; the
-/// official code (followed here) first maps the logits through softplus and divides by
-/// the row mean, without an epsilon. The code's max-shift is detached, which does not
+/// `experiment.py`). Differences: none in value where the official code is finite; where
+/// its `softplus(f) / mean(softplus(f))` divides 0 by 0 (a row of logits below about
+/// −745 in f64) it gives NaN, and the log-domain form here gives the exact limit. The
+/// paper defines ψ_λ on raw scores; the official code (followed here) first maps the
+/// logits through softplus and divides by the row mean, without an epsilon. The code's max-shift is detached, which does not
 /// change the value or the gradient of a log-sum-exp; here the shift is the one inside
 /// `logsumexp`. The adaptive ALDR-KL, which keeps a λ per training sample, is not this
 /// loss.
@@ -54,10 +56,7 @@ use crate::loss;
 /// assert!(hinge.array().is_finite());
 /// let grads = loss.backward();
 /// ```
-#[loss(
-    logits,
-    paper = "LDR-KL (Zhu, Ying & Yang, ICML 2023)"
-)]
+#[loss(logits, paper = "LDR-KL (Zhu, Ying & Yang, ICML 2023)")]
 pub fn ldr_kl(
     z: Logits,
     y: Labels,
@@ -73,11 +72,19 @@ pub fn ldr_kl(
     )]
     lambda: f64,
 ) -> PerSample {
-    let scale = mean(classes, |k| softplus(z[i][k]));
-    let target = softplus(z[i][y[i]]) / scale;
+    // ln softplus(x), exact; below −40 it is x to within e⁻⁴⁰/2, and never ln 0
     let classes_count = sum(classes, |k| 1.0);
+    let log_scale = logsumexp(classes, |k| {
+        select(z[i][k] < -40.0, z[i][k], ln(softplus(max(z[i][k], -40.0))))
+    }) - ln(classes_count);
+    let target = exp(select(
+        z[i][y[i]] < -40.0,
+        z[i][y[i]],
+        ln(softplus(max(z[i][y[i]], -40.0))),
+    ) - log_scale);
     let gaps = logsumexp(classes, |k| {
-        (select(k == y[i], 0.0, margin) + softplus(z[i][k]) / scale - target) / lambda
+        let log_softplus = select(z[i][k] < -40.0, z[i][k], ln(softplus(max(z[i][k], -40.0))));
+        (select(k == y[i], 0.0, margin) + exp(log_softplus - log_scale) - target) / lambda
     });
     lambda * (gaps - ln(classes_count))
 }
@@ -158,12 +165,24 @@ mod tests {
         for lambda in [1e-3, 0.1, 1.0, 10.0, 1e3] {
             let v = value(margin, lambda, &z, c, &y);
             assert!(v.is_finite());
-            assert!(v >= mean_gap - 1e-12 && v <= max_gap + 1e-12, "λ={lambda}: {v}");
+            assert!(
+                v >= mean_gap - 1e-12 && v <= max_gap + 1e-12,
+                "λ={lambda}: {v}"
+            );
         }
         // λ·ln C is the largest the log-mean-exp can fall below the max
         let small = value(margin, 1e-3, &z, c, &y);
-        assert!(max_gap - small <= 1e-3 * (c as f64).ln() + 1e-12, "λ = 1e-3: {small}");
-        assert_close(value(margin, 1e6, &z, c, &y), mean_gap, 0.0, 1e-5, "λ = 1e6");
+        assert!(
+            max_gap - small <= 1e-3 * (c as f64).ln() + 1e-12,
+            "λ = 1e-3: {small}"
+        );
+        assert_close(
+            value(margin, 1e6, &z, c, &y),
+            mean_gap,
+            0.0,
+            1e-5,
+            "λ = 1e6",
+        );
     }
 
     #[test]
@@ -174,7 +193,10 @@ mod tests {
             for (margin, lambda) in [(0.1, 10.0), (2.0, 1.0), (0.5, 0.2)] {
                 let loss = LdrKl::new().with_margin(margin).with_lambda(lambda);
                 let report = gradient(&loss, &tensor(&z, c), &y[..], Tolerance::default()).unwrap();
-                assert!(report.passed() && report.kinks == 0, "c={margin} λ={lambda}: {report}");
+                assert!(
+                    report.passed() && report.kinks == 0,
+                    "c={margin} λ={lambda}: {report}"
+                );
             }
         }
     }
@@ -190,6 +212,38 @@ mod tests {
         }
     }
 
+    /// Rows whose softplus values all underflow (the official code's 0/0): the
+    /// normalised logits are `exp(z_k − ln mean_m e^{z_m})` there, exactly.
+    #[test]
+    fn rows_of_very_negative_logits_keep_their_exact_value() {
+        let z = [-1000.0, -1001.0, -1003.0, -2e4, -2e4 + 2.0, -2e4 - 1.0];
+        let y = [0usize, 1];
+        let (margin, lambda) = (0.1, 1.0);
+        let mut want = 0.0;
+        for i in 0..2 {
+            let row = &z[i * 3..(i + 1) * 3];
+            let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let mean = row.iter().map(|v| (v - m).exp()).sum::<f64>() / 3.0;
+            let bar: Vec<f64> = row.iter().map(|v| (v - m).exp() / mean).collect();
+            let mean_exp = (0..3)
+                .map(|k| {
+                    let c = if k == y[i] { 0.0 } else { margin };
+                    ((c + bar[k] - bar[y[i]]) / lambda).exp()
+                })
+                .sum::<f64>()
+                / 3.0;
+            want += lambda * mean_exp.ln() / 2.0;
+        }
+        let loss = LdrKl::new().with_margin(margin).with_lambda(lambda);
+        let (v, g) = logits_value_and_grad::<f64, _>(&loss, &z, 3, &y);
+        assert_close(v, want, 1e-12, 0.0, "f64 value");
+        assert!(g.iter().all(|g| g.is_finite()), "{g:?}");
+        let (v, g) = logits_value_and_grad::<f32, _>(&loss, &z, 3, &y);
+        // f32 spaces numbers near 2e4 by 2e-3, which bounds how close it can get
+        assert_close(v, want, 0.0, 1e-2, "f32 value");
+        assert!(g.iter().all(|g| g.is_finite()), "{g:?}");
+    }
+
     /// The λ = 1e-3 case the naive `ln(mean(exp(..)))` overflows on: value and gradient
     /// stay finite, in both precisions.
     #[test]
@@ -200,6 +254,9 @@ mod tests {
         assert_close(v, naive(&z, 3, &[1, 2], 1.0, 1e-3), 1e-12, 0.0, "f64 value");
         assert!(g.iter().all(|g| g.is_finite()), "{g:?}");
         let (v, g) = logits_value_and_grad::<f32, _>(&loss, &z, 3, &[1, 2]);
-        assert!(v.is_finite() && g.iter().all(|g| g.is_finite()), "{v} {g:?}");
+        assert!(
+            v.is_finite() && g.iter().all(|g| g.is_finite()),
+            "{v} {g:?}"
+        );
     }
 }

@@ -178,7 +178,10 @@ mod tests {
         assert_close(vm, v, 1e-12, 0.0, "shifted and scaled rows");
         let flipped: Vec<f64> = z.iter().map(|v| -v).collect();
         let vf = logits_value::<f64, _>(&loss, &flipped, c, &y).unwrap();
-        assert!((vf - v).abs() > 1e-3, "a negative scale is not an invariance");
+        assert!(
+            (vf - v).abs() > 1e-3,
+            "a negative scale is not an invariance"
+        );
     }
 
     /// `z = (0, 1)` with target 1 standardises to ζ = 1; a one-hot row on the target
@@ -194,7 +197,13 @@ mod tests {
         onehot[4] = 5.0;
         let got = logits_value::<f64, _>(&loss, &onehot, c, &[4]).unwrap();
         let top = (c as f64 - 1.0).sqrt();
-        assert_close(got, (a * (b - top)).exp().ln_1p() / a, 1e-14, 0.0, "ζ = sqrt(C − 1)");
+        assert_close(
+            got,
+            (a * (b - top)).exp().ln_1p() / a,
+            1e-14,
+            0.0,
+            "ζ = sqrt(C − 1)",
+        );
         let mut rng = Rng::new(905);
         let (z, y) = random_logits(&mut rng, 20, c, 10.0);
         let floor = (a * (b - top)).exp().ln_1p() / a;
@@ -234,7 +243,13 @@ mod tests {
         }
         let loss = ZLoss::new().with_var_eps(1e-3);
         let got = logits_value::<f64, _>(&loss, &z, 3, &[0, 1]).unwrap();
-        assert_close(got, naive(&z, 3, &[0, 1], 1.0, 3.0, 1e-3), 1e-14, 0.0, "var_eps");
+        assert_close(
+            got,
+            naive(&z, 3, &[0, 1], 1.0, 3.0, 1e-3),
+            1e-14,
+            0.0,
+            "var_eps",
+        );
         let (_, g) = logits_value_and_grad::<f64, _>(&loss, &z, 3, &[0, 1]);
         assert!(g.iter().all(|g| g.is_finite()), "{g:?}");
     }
