@@ -244,8 +244,8 @@ mod tests {
         let lp = log_p_label(&z, c, &y);
         for tau in TAUS {
             let (_, g) = logits_value_and_grad::<f64, _>(&CompSum::new().with_tau(tau), &z, c, &y);
-            for i in 0..n {
-                let scale = ((tau - 1.0) * lp[i]).exp();
+            for (i, &lp) in lp.iter().enumerate() {
+                let scale = ((tau - 1.0) * lp).exp();
                 let mut row_sum = 0.0;
                 for k in 0..c {
                     let j = i * c + k;

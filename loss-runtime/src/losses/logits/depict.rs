@@ -54,7 +54,7 @@ use crate::Real;
 /// let loss = DepictClusteringCe::default().forward(z.leaky_trace(), &[0, 0, 0]);
 /// let grads = loss.backward();
 /// // the target is the public function applied to the batch's predictions
-/// let p = z.softmax::<Axis<1>>().as_vec();
+/// let p = z.clone().softmax::<Axis<1>>().as_vec();
 /// let q = depict_target_distribution(&p, 2, DepictTarget::Code)?;
 /// let g = grads.get(&z).as_vec();
 /// for k in 0..6 {
@@ -126,7 +126,7 @@ pub enum DepictTarget {
 ///
 /// ```
 /// use loss_runtime::{depict_target_distribution, DepictTarget};
-/// let p = [0.9, 0.1, 0.6, 0.4, 0.2, 0.8];
+/// let p: [f64; 6] = [0.9, 0.1, 0.6, 0.4, 0.2, 0.8];
 /// let q = depict_target_distribution(&p, 2, DepictTarget::Code)?;
 /// assert!(q[0] > p[0]); // a confident assignment becomes more confident
 /// assert!((q[0] + q[1] - 1.0).abs() < 1e-15);
