@@ -188,6 +188,90 @@ fn eval_softmax_cross_entropy_agrees_with_the_library() {
     }
 }
 
+/// A loss value and its gradient, flat.
+type ValueAndGrad = (f64, Vec<f64>);
+
+/// A logits-family loss through the library, in f64: the loss and `∂L/∂z`.
+fn logits_direct<L>(loss: &L, z: &[f64], c: usize, labels: &[usize]) -> ValueAndGrad
+where
+    L: Loss<
+        Tensor<(usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>,
+        [usize],
+        Output = Tensor<(), f64, Cpu, OwnedTape<f64, Cpu>>,
+    >,
+{
+    let dev: Cpu = Default::default();
+    let z: Tensor<(usize, usize), f64, Cpu> = dev.tensor_from_vec(z.to_vec(), (labels.len(), c));
+    let out = loss.forward(z.leaky_trace(), labels);
+    let value = out.array();
+    (value, out.backward().get(&z).as_vec())
+}
+
+/// The classification losses of the comp-sum, Z-loss, LDR and DEPICT papers, with
+/// hyper-parameters set by name, agree with the library.
+#[test]
+fn eval_classification_losses_agree_with_the_library() {
+    let z = [
+        [2.0, 0.5, -1.0, 0.25],
+        [0.0, 0.0, 3.0, -2.5],
+        [1.5, -0.75, 0.1, 4.0],
+    ];
+    let labels = [0usize, 2, 1];
+    let flat_z: Vec<f64> = z.iter().flatten().copied().collect();
+    // (loss, params, the library's loss and ∂L/∂z)
+    let cases: Vec<(&str, Value, ValueAndGrad)> = vec![
+        (
+            "comp_sum",
+            json!({}),
+            logits_direct(&CompSum::new(), &flat_z, 4, &labels),
+        ),
+        (
+            "comp_sum",
+            json!({"tau": 1.5}),
+            logits_direct(&CompSum::new().with_tau(1.5), &flat_z, 4, &labels),
+        ),
+        (
+            "z_loss",
+            json!({}),
+            logits_direct(&ZLoss::new(), &flat_z, 4, &labels),
+        ),
+        ("z_loss", json!({"a": 2, "b": 0.5, "var_eps": 0.01}), {
+            let loss = ZLoss::new().with_a(2.0).with_b(0.5).with_var_eps(0.01);
+            logits_direct(&loss, &flat_z, 4, &labels)
+        }),
+        (
+            "ldr_kl",
+            json!({}),
+            logits_direct(&LdrKl::new(), &flat_z, 4, &labels),
+        ),
+        ("ldr_kl", json!({"margin": 2, "lambda": 0.001}), {
+            let loss = LdrKl::new().with_margin(2.0).with_lambda(1e-3);
+            logits_direct(&loss, &flat_z, 4, &labels)
+        }),
+        (
+            "depict_clustering_ce",
+            json!({}),
+            logits_direct(&DepictClusteringCe::new(), &flat_z, 4, &labels),
+        ),
+        ("depict_clustering_ce", json!({"paper_target": true}), {
+            let loss = DepictClusteringCe::new().with_paper_target(true);
+            logits_direct(&loss, &flat_z, 4, &labels)
+        }),
+    ];
+    for (name, params, (value, grad)) in &cases {
+        let out = eval(&json!({
+            "loss": name,
+            "dtype": "f64",
+            "params": params,
+            "inputs": {"logits": z, "labels": labels},
+        }));
+        assert_close(&[out["loss"].as_f64().expect("a loss")], &[*value]);
+        let grads = out["grads"].as_object().expect("grads");
+        assert_eq!(grads.len(), 1, "{name}: only `logits` is differentiable");
+        assert_close(&flat(&grads["logits"]), grad);
+    }
+}
+
 /// AnyLoss F1 through the library, in precision `E`: the loss and `∂L/∂(probs or logits)`.
 fn anyloss_f1_direct<E: Dtype + Real>(
     loss: &AnylossF1,

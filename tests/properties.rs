@@ -232,9 +232,17 @@ fn finite_or_refused(entry: &Entry, case: &Case) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Losses whose gradient, by their definition, holds part of the value constant (a
+/// target computed from the predictions under `detach`), so it is not the derivative of
+/// the value; their own tests check it against differences with that part fixed.
+const GRADIENT_WITH_A_DETACHED_TARGET: &[&str] = &["depict_clustering_ce"];
+
 /// The derived f64 gradient of the first input against central finite differences,
 /// where the loss accepts the case and is smooth.
 fn matches_differences(entry: &Entry, case: &Case) -> Result<(), TestCaseError> {
+    if GRADIENT_WITH_A_DETACHED_TARGET.contains(&entry.name()) {
+        return Ok(());
+    }
     let Ok(out) = entry.evaluate(&case.inputs, &[], Precision::F64) else {
         return Ok(());
     };

@@ -116,6 +116,10 @@ static ALL: &[Entry] = &[
     Entry::of::<AnylossJaccard>(),
     // logits
     Entry::of::<SoftmaxCrossEntropy>(),
+    Entry::of::<CompSum>(),
+    Entry::of::<ZLoss>(),
+    Entry::of::<LdrKl>(),
+    Entry::of::<DepictClusteringCe>(),
     // pairs
     Entry::of::<MultiSimilarity>(),
     Entry::of::<GpwContrastive>(),

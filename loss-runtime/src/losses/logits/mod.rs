@@ -1,5 +1,13 @@
 //! Losses over multi-class logits `[N, C]` and integer labels.
 
+mod comp_sum;
 mod cross_entropy;
+mod depict;
+mod ldr_kl;
+mod z_loss;
 
+pub use comp_sum::*;
 pub use cross_entropy::*;
+pub use depict::*;
+pub use ldr_kl::*;
+pub use z_loss::*;
