@@ -147,15 +147,9 @@ pub fn depict_target_distribution<E: Real>(
             expected: "N × clusters values, row-major",
         });
     }
+    crate::family::check_finite("probs", &[probs.len() / clusters, clusters], probs)?;
     let p: Vec<f64> = probs.iter().map(|v| v.to_f64()).collect();
     for (index, &value) in p.iter().enumerate() {
-        if !value.is_finite() {
-            return Err(LossError::NonFinite {
-                input: "probs",
-                index,
-                value,
-            });
-        }
         if !(0.0..=1.0).contains(&value) {
             return Err(LossError::ProbabilityOutOfRange { index, value });
         }

@@ -73,7 +73,7 @@ pub fn ldr_kl(
     lambda: f64,
 ) -> PerSample {
     // ln softplus(x), exact; below −40 it is x to within e⁻⁴⁰/2, and never ln 0
-    let classes_count = sum(classes, |k| 1.0);
+    let classes_count = len(classes);
     let log_scale = logsumexp(classes, |k| {
         select(z[i][k] < -40.0, z[i][k], ln(softplus(max(z[i][k], -40.0))))
     }) - ln(classes_count);

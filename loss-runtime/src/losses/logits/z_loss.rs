@@ -24,10 +24,9 @@ use crate::loss;
 /// **Conventions.** The loss is smooth wherever `σᵢ² + var_eps > 0`; `softplus` is
 /// computed without overflow. The variance is the mean of squared deviations (two
 /// passes), not `E[z²] − μ²`, so there is no cancellation. A **constant logit row** has
-/// `σᵢ = 0` and no standardised score: with the default `var_eps = 0` the value is
-/// `0/0`, not a number. It is never returned as a finite value: the runtime's check of
-/// non-finite results turns it into a [`LossError`](crate::LossError) (until that check
-/// lands, `try_forward` returns a NaN loss). The paper has no epsilon; `var_eps > 0`
+/// `σᵢ = 0` and no standardised score: with the default `var_eps = 0` the loss refuses
+/// the batch with [`LossError::Requirement`](crate::LossError::Requirement) naming the
+/// sample (a `require` in the definition). The paper has no epsilon; `var_eps > 0`
 /// makes such rows finite (`ζ = 0` there) at the price of exact scale invariance.
 ///
 /// **Reference:** de Brébisson, Vincent. *The Z-loss: a shift and scale invariant
@@ -77,6 +76,10 @@ pub fn z_loss(
 ) -> PerSample {
     let mu = mean(classes, |k| z[i][k]);
     let var = mean(classes, |k| sq(z[i][k] - mu));
+    require(
+        var + var_eps > 0.0,
+        "the logits of this sample are all equal (zero variance); set `var_eps` > 0 to allow it",
+    );
     let score = (z[i][y[i]] - mu) / sqrt(var + var_eps);
     softplus(a * (b - score)) / a
 }
@@ -232,15 +235,24 @@ mod tests {
         assert_close(got, hinge, 0.0, 1e-6, "a = 1e6");
     }
 
-    /// A constant row has no standardised score: never a finite value with `var_eps = 0`
-    /// (an error once non-finite results are refused, NaN before); finite with
-    /// `var_eps > 0`, where ζ = 0.
+    /// A constant row has no standardised score: a `Requirement` error naming the sample
+    /// with `var_eps = 0`; finite with `var_eps > 0`, where ζ = 0.
     #[test]
-    fn a_constant_row_is_not_given_a_finite_value_without_var_eps() {
+    fn a_constant_row_is_refused_without_var_eps() {
         let z = [1.0, 2.0, 0.5, 3.0, 3.0, 3.0];
-        if let Ok(v) = logits_value::<f64, _>(&ZLoss::new(), &z, 3, &[0, 1]) {
-            assert!(!v.is_finite(), "constant row gave {v}");
-        }
+        let err = logits_value::<f64, _>(&ZLoss::new(), &z, 3, &[0, 1]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                crate::LossError::Requirement {
+                    loss: "z_loss",
+                    sample: Some(1),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("var_eps"), "{err}");
         let loss = ZLoss::new().with_var_eps(1e-3);
         let got = logits_value::<f64, _>(&loss, &z, 3, &[0, 1]).unwrap();
         assert_close(
