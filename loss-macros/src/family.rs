@@ -115,6 +115,17 @@ impl FamilyKind {
             .map_or("PerSample", |(name, _)| name)
     }
 
+    /// The symbol of a set's size in a shape (`N`, `C`, `M`; `Q`, `D` for scores).
+    pub fn size_symbol(self, domain: Domain) -> &'static str {
+        match (self, domain) {
+            (_, Domain::Classes) => "C",
+            (FamilyKind::Scores, Domain::Samples) => "Q",
+            (FamilyKind::Scores, Domain::Refs) => "D",
+            (_, Domain::Samples) => "N",
+            (_, Domain::Refs) => "M",
+        }
+    }
+
     /// The index sets a reduction may range over.
     pub fn sets(self) -> &'static [(&'static str, Domain)] {
         match self {
@@ -307,16 +318,6 @@ impl DeclKind {
 
     pub fn name(self) -> &'static str {
         Self::NAMES[self as usize]
-    }
-
-    /// The role `LossInfo` reports: `differentiable`, `constant`, `mask` or `labels`.
-    pub fn role(self) -> &'static str {
-        match self {
-            DeclKind::Given => "constant",
-            DeclKind::Traced => "differentiable",
-            DeclKind::Mask => "mask",
-            DeclKind::Index => "labels",
-        }
     }
 }
 

@@ -57,7 +57,7 @@ pub fn emit(
         forward,
         backward,
     );
-    let glue = glue::emit(family, &ident, &rt);
+    let glue = glue::emit(family, &def.declared, &ident, &rt);
     quote!(#api #glue)
 }
 
