@@ -352,7 +352,14 @@ fn lse(xs: &[f64]) -> f64 {
     m + xs.iter().map(|x| (x - m).exp()).sum::<f64>().ln()
 }
 
-fn weighted_distill_naive(z: &[f64], y: &[usize], t: &[f64], w: &[f64], c: usize, temp: f64) -> f64 {
+fn weighted_distill_naive(
+    z: &[f64],
+    y: &[usize],
+    t: &[f64],
+    w: &[f64],
+    c: usize,
+    temp: f64,
+) -> f64 {
     let n = y.len();
     let mut total = 0.0;
     for i in 0..n {
@@ -390,7 +397,12 @@ fn declared_case(n: usize, c: usize) -> (Matrix, Vec<usize>, Matrix, Vec<f64>) {
     let (z, y) = logits_case(n, c, 7, 2.0);
     let (t, _) = logits_case(n, c, 8, 3.0);
     let w: Vec<f64> = (0..n).map(|i| 0.5 + i as f64 * 0.25).collect();
-    (dev.tensor_from_vec(z, (n, c)), y, dev.tensor_from_vec(t, (n, c)), w)
+    (
+        dev.tensor_from_vec(z, (n, c)),
+        y,
+        dev.tensor_from_vec(t, (n, c)),
+        w,
+    )
 }
 
 #[test]
@@ -417,9 +429,17 @@ fn two_heads_case(n: usize, c: usize) -> (Matrix, Vec<usize>, Matrix, Matrix, Ve
     let dev: Cpu = Default::default();
     let (z, y) = logits_case(n, c, 3, 2.0);
     let (a, g) = logits_case(n, c, 4, 2.0);
-    let m: Vec<f64> = (0..n * c).map(|k| ((k * 7) % 3 == 0) as u8 as f64).collect();
+    let m: Vec<f64> = (0..n * c)
+        .map(|k| ((k * 7) % 3 == 0) as u8 as f64)
+        .collect();
     let a = dev.tensor_from_vec(a, (n, c));
-    (dev.tensor_from_vec(z, (n, c)), y, a, dev.tensor_from_vec(m, (n, c)), g)
+    (
+        dev.tensor_from_vec(z, (n, c)),
+        y,
+        a,
+        dev.tensor_from_vec(m, (n, c)),
+        g,
+    )
 }
 
 #[test]
@@ -427,7 +447,9 @@ fn traced_declared_input_gets_its_gradient_from_the_one_backward() {
     let (n, c) = (4, 3);
     let (z, y, a, m, g) = two_heads_case(n, c);
     let loss = TwoHeads::default();
-    let got = loss.forward((z.clone(), a.clone(), m.clone(), g.clone()), &y).array();
+    let got = loss
+        .forward((z.clone(), a.clone(), m.clone(), g.clone()), &y)
+        .array();
     let want = two_heads_naive(&z.as_vec(), &y, &a.as_vec(), &m.as_vec(), &g, c);
     approx::assert_abs_diff_eq!(got, want, epsilon = 1e-12);
     let tol = losskit::check::Tolerance::default();
@@ -459,7 +481,8 @@ fn traced_declared_input_gets_its_gradient_from_the_one_backward() {
         let l = lse(&row);
         for k in 0..c {
             let p = (row[k] - l).exp();
-            let d = p - f64::from(u8::from(g[i] == k))
+            let d = p
+                - f64::from(u8::from(g[i] == k))
                 - 2.0 * mv[i * c + k] * (zv[i * c + k] - av[i * c + k]);
             approx::assert_abs_diff_eq!(ga[i * c + k], d / n as f64, epsilon = 1e-12);
         }
@@ -471,7 +494,8 @@ fn permuted_and_broadcast_declared_inputs_match_contiguous_ones() {
     let dev: Cpu = Default::default();
     let (y, g) = (vec![0usize, 2, 1, 2], vec![1usize, 0, 2, 2]);
     let z: Tensor<Rank2<4, 3>, f64, _> = dev.sample_normal();
-    let m: Tensor<Rank2<4, 3>, f64, _> = dev.tensor([[1., 0., 1.], [0., 0., 1.], [1., 1., 1.], [0., 1., 0.]]);
+    let m: Tensor<Rank2<4, 3>, f64, _> =
+        dev.tensor([[1., 0., 1.], [0., 0., 1.], [1., 1., 1.], [0., 1., 0.]]);
     let loss = TwoHeads::default();
     // permuted: `a` stored transposed
     let at: Tensor<Rank2<3, 4>, f64, _> = dev.sample_normal();
@@ -479,10 +503,26 @@ fn permuted_and_broadcast_declared_inputs_match_contiguous_ones() {
         (0..12).map(|k| at.as_vec()[(k % 3) * 4 + k / 3]).collect(),
         Rank2::<4, 3>::default(),
     );
-    let out = loss.forward((z.leaky_trace(), at.leaky_trace().permute::<Rank2<4, 3>, _>(), m.clone(), g.clone()), &y);
+    let out = loss.forward(
+        (
+            z.leaky_trace(),
+            at.leaky_trace().permute::<Rank2<4, 3>, _>(),
+            m.clone(),
+            g.clone(),
+        ),
+        &y,
+    );
     let value = out.array();
     let ga = out.backward().get(&at).as_vec();
-    let out = loss.forward((z.leaky_trace(), a_contig.leaky_trace(), m.clone(), g.clone()), &y);
+    let out = loss.forward(
+        (
+            z.leaky_trace(),
+            a_contig.leaky_trace(),
+            m.clone(),
+            g.clone(),
+        ),
+        &y,
+    );
     approx::assert_abs_diff_eq!(value, out.array(), epsilon = 1e-12);
     let gc = out.backward().get(&a_contig).as_vec();
     let want: Vec<f64> = (0..12).map(|k| gc[(k % 4) * 3 + k / 4]).collect();
@@ -491,7 +531,15 @@ fn permuted_and_broadcast_declared_inputs_match_contiguous_ones() {
     }
     // broadcast: one row of `a` for every sample; its gradient sums over the samples
     let row: Tensor<Rank1<3>, f64, _> = dev.tensor([0.3, -1.0, 2.0]);
-    let out = loss.forward((z.leaky_trace(), row.leaky_trace().broadcast::<Rank2<4, 3>, _>(), m.clone(), g.clone()), &y);
+    let out = loss.forward(
+        (
+            z.leaky_trace(),
+            row.leaky_trace().broadcast::<Rank2<4, 3>, _>(),
+            m.clone(),
+            g.clone(),
+        ),
+        &y,
+    );
     let value = out.array();
     let gr = out.backward().get(&row).as_vec();
     let full: Tensor<Rank2<4, 3>, f64, _> = dev.tensor([[0.3, -1.0, 2.0]; 4]);
@@ -526,35 +574,88 @@ fn declared_inputs_are_validated() {
         }
     );
     let msg = err.to_string();
-    assert!(msg.contains("`a`") && msg.contains("`logits`") && msg.contains("`classes`"), "{msg}");
+    assert!(
+        msg.contains("`a`") && msg.contains("`logits`") && msg.contains("`classes`"),
+        "{msg}"
+    );
     // finiteness, per input
     let mut bad = a.as_vec();
     bad[5] = f64::NAN;
     let err = loss
-        .try_forward((z.clone(), dev.tensor_from_vec(bad, (n, c)), m.clone(), g.clone()), &y)
+        .try_forward(
+            (
+                z.clone(),
+                dev.tensor_from_vec(bad, (n, c)),
+                m.clone(),
+                g.clone(),
+            ),
+            &y,
+        )
         .expect_err("refused");
-    assert!(matches!(err, LossError::NonFinite { input: "a", index: 5, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            LossError::NonFinite {
+                input: "a",
+                index: 5,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     // a label out of its set
     let err = loss
         .try_forward((z.clone(), a.clone(), m.clone(), vec![0, 3, 0, 0]), &y)
         .expect_err("refused");
     assert_eq!(
         err,
-        LossError::IndexOutOfRange { input: "g", index: 1, label: 3, set: "classes", size: c }
+        LossError::IndexOutOfRange {
+            input: "g",
+            index: 1,
+            label: 3,
+            set: "classes",
+            size: c
+        }
     );
     // a mask that is not 0/1
     let mut half = m.as_vec();
     half[2] = 0.5;
     let err = loss
-        .try_forward((z.clone(), a.clone(), dev.tensor_from_vec(half, (n, c)), g.clone()), &y)
+        .try_forward(
+            (
+                z.clone(),
+                a.clone(),
+                dev.tensor_from_vec(half, (n, c)),
+                g.clone(),
+            ),
+            &y,
+        )
         .expect_err("refused");
-    assert_eq!(err, LossError::NotAMask { input: "m", index: 2, value: 0.5 });
+    assert_eq!(
+        err,
+        LossError::NotAMask {
+            input: "m",
+            index: 2,
+            value: 0.5
+        }
+    );
     // a per-sample weight of the wrong length
     let (z, y, t, _) = declared_case(n, c);
     let err = WeightedDistill::default()
         .try_forward((z, t, vec![1.0; n + 2]), &y)
         .expect_err("refused");
-    assert!(matches!(err, LossError::AxisMismatch { axis: "samples", found_in: "w", found: 6, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            LossError::AxisMismatch {
+                axis: "samples",
+                found_in: "w",
+                found: 6,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -568,7 +669,11 @@ fn declared_inputs_are_described() {
         .collect();
     assert_eq!(
         described,
-        [("a", "[N, C]", "differentiable"), ("m", "[N, C]", "mask"), ("g", "[N]", "labels")]
+        [
+            ("a", "[N, C]", "differentiable"),
+            ("m", "[N, C]", "mask"),
+            ("g", "[N]", "labels")
+        ]
     );
     assert_eq!(info.declared[2].indexes.map(|s| s.name), Some("classes"));
 }

@@ -300,7 +300,10 @@ fn parse_declared(
     };
     if kind == DeclKind::Index && indexes == Some(Domain::Samples) {
         // labels into the batch are not a kind the kernels index with
-        cx.push(diag::index_into_samples(ty, family.set_name(Domain::Samples)));
+        cx.push(diag::index_into_samples(
+            ty,
+            family.set_name(Domain::Samples),
+        ));
         return None;
     }
     Some(DeclaredParam {

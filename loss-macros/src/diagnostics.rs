@@ -235,7 +235,12 @@ pub fn duplicate_input_role(tokens: &dyn ToTokens, ty: &str, example: &str) -> E
 
 // ----- declared inputs (`t: Given<samples, classes>`) -----
 
-pub fn unknown_declared_set(tokens: &dyn ToTokens, set: &str, family: &str, sets: &[&str]) -> Error {
+pub fn unknown_declared_set(
+    tokens: &dyn ToTokens,
+    set: &str,
+    family: &str,
+    sets: &[&str],
+) -> Error {
     let listing = format!("the `{family}` family's index sets are {}", list(sets));
     spanned(
         tokens,
@@ -271,7 +276,11 @@ pub fn declared_of_input_kind(tokens: &dyn ToTokens, kind: &str, ty: &str) -> Er
 
 pub fn declared_without_axes(tokens: &dyn ToTokens, kind: &str, sets: &[&str]) -> Error {
     let help = if kind == "Index" {
-        format!("write the labels' axes, then the set they index: `Index<{}, {}>`", sets[0], sets.last().copied().unwrap_or("classes"))
+        format!(
+            "write the labels' axes, then the set they index: `Index<{}, {}>`",
+            sets[0],
+            sets.last().copied().unwrap_or("classes")
+        )
     } else {
         format!("name its axes, e.g. `{kind}<{}>`", sets.join(", "))
     };

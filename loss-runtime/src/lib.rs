@@ -38,12 +38,12 @@ pub mod __private {
     pub use crate::core::info::{
         Axis, DeclaredInfo, DeclaredRole, Family, HyperInfo, HyperKind, LossInfo, SetRef,
     };
-    pub use crate::family::declared::{ConstantInput, Declared, LabelInput};
     pub use crate::core::kernel::{Batch, Kernel, Requirements, Workspace};
     pub use crate::core::parallel;
     pub use crate::core::real::{LogSumExp, Real};
     pub use crate::core::similarity::Metric;
     pub use crate::error::LossError;
+    pub use crate::family::declared::{ConstantInput, Declared, LabelInput};
     pub use crate::family::pairs::{PairLabels, Similarities, WithRefs};
     pub use crate::family::{binary, logits, pairs, scores};
     pub use crate::loss::Loss;

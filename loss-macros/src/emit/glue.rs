@@ -194,9 +194,14 @@ fn emit_declared(
     let constant = quote!(#rt::Tensor<__S, __E, #rt::Cpu>);
     match family {
         FamilyKind::Binary => {
-            let probs = declared_impl(declared, ident, rt, &tensor, &constant, |p, d| {
-                quote!(#rt::binary::try_forward_declared(self, #p, target, false, #d))
-            });
+            let probs = declared_impl(
+                declared,
+                ident,
+                rt,
+                &tensor,
+                &constant,
+                |p, d| quote!(#rt::binary::try_forward_declared(self, #p, target, false, #d)),
+            );
             let logits = declared_impl(
                 declared,
                 ident,
@@ -207,12 +212,22 @@ fn emit_declared(
             );
             quote!(#probs #logits)
         }
-        FamilyKind::Logits => declared_impl(declared, ident, rt, &tensor, &quote!([usize]), |p, d| {
-            quote!(#rt::logits::try_forward_declared(self, #p, target, #d))
-        }),
-        FamilyKind::Scores => declared_impl(declared, ident, rt, &tensor, &constant, |p, d| {
-            quote!(#rt::scores::try_forward_declared(self, #p, target, #d))
-        }),
+        FamilyKind::Logits => declared_impl(
+            declared,
+            ident,
+            rt,
+            &tensor,
+            &quote!([usize]),
+            |p, d| quote!(#rt::logits::try_forward_declared(self, #p, target, #d)),
+        ),
+        FamilyKind::Scores => declared_impl(
+            declared,
+            ident,
+            rt,
+            &tensor,
+            &constant,
+            |p, d| quote!(#rt::scores::try_forward_declared(self, #p, target, #d)),
+        ),
         // refused in `ast.rs`
         FamilyKind::Pairs => TokenStream::new(),
     }
@@ -267,7 +282,10 @@ fn declared_impl(
     let body = call(&quote!(__p), &quote!(__d));
     let has_traced = declared.iter().any(|d| d.kind == DeclKind::Traced);
     let (unwrap, rewrap) = if primary.to_string().contains("FromLogits") {
-        (quote!(let __p = __p.0;), quote!(let __p = #rt::FromLogits(__p);))
+        (
+            quote!(let __p = __p.0;),
+            quote!(let __p = #rt::FromLogits(__p);),
+        )
     } else {
         (TokenStream::new(), TokenStream::new())
     };

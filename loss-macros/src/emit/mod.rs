@@ -43,7 +43,10 @@ pub fn emit(
     let kcx = kernel::KernelCx::new(
         prog,
         crate::family::raw_inputs(family, &def.declared),
-        grads, &flags, rt.clone());
+        grads,
+        &flags,
+        rt.clone(),
+    );
     let forward = kcx.forward();
     let backward = kcx.backward();
     let api = api::emit(

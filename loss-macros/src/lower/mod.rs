@@ -13,7 +13,9 @@ use crate::check;
 use crate::ctxt::Ctxt;
 use crate::diagnostics as diag;
 use crate::family::{self, Amplification, Anchored, DeclKind, DeclaredParam, FamilyKind, Role};
-use crate::ir::{Bin, Cmp, Domain, HyperId, InputId, Ix, NodeId, Op, Program, Red, SlotKind, Un, VarId};
+use crate::ir::{
+    Bin, Cmp, Domain, HyperId, InputId, Ix, NodeId, Op, Program, Red, SlotKind, Un, VarId,
+};
 
 mod calls;
 mod names;

@@ -14,7 +14,11 @@ impl Lowerer<'_> {
     /// Inputs, hyper-parameters, lets, then indices (innermost last), each once.
     pub(super) fn names_in_scope(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
-        let declared: Vec<String> = self.declared.iter().map(|(_, d)| d.name.to_string()).collect();
+        let declared: Vec<String> = self
+            .declared
+            .iter()
+            .map(|(_, d)| d.name.to_string())
+            .collect();
         let all = self
             .inputs
             .iter()
@@ -56,7 +60,8 @@ impl Lowerer<'_> {
         }
         if let Some((_, d)) = self.declared.iter().find(|(_, d)| d.name == name) {
             let example = format!("{name}{}", "[..]".repeat(d.axes.len()));
-            self.cx.push(diag::input_not_indexed(ident, &name, &example));
+            self.cx
+                .push(diag::input_not_indexed(ident, &name, &example));
             return None;
         }
         if self.family.sets().iter().any(|(s, _)| *s == name) {

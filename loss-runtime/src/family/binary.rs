@@ -10,8 +10,8 @@ use crate::core::info::{InputInfo, InputKind};
 use crate::core::kernel::Kernel;
 use crate::core::real::Real;
 use crate::core::tape;
-use crate::family::declared::Declared;
 use crate::error::LossError;
+use crate::family::declared::Declared;
 
 /// Marks binary predictions as logits rather than probabilities.
 ///

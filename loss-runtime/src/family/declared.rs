@@ -147,11 +147,7 @@ impl<E: Dtype> Declared<E> {
         T2: Tape<E, Cpu>,
     {
         let name = self.next_info().name;
-        let arg = if T2::OWNS_TAPE {
-            arg.contiguous()
-        } else {
-            arg
-        };
+        let arg = if T2::OWNS_TAPE { arg.contiguous() } else { arg };
         let dims: Vec<usize> = arg.shape().concrete().into_iter().collect();
         let data = tape::try_read(name, &arg)?;
         let (arg, arg_tape) = arg.split_tape();
@@ -194,7 +190,9 @@ impl<E: Dtype> Declared<E> {
                     check_dims(info, primary, &expected, &dims)?;
                     super::check_finite(info.name, &expected, &data)?;
                     if info.role == DeclaredRole::Mask {
-                        if let Some(index) = data.iter().position(|&x| x != E::zero() && x != E::one()) {
+                        if let Some(index) =
+                            data.iter().position(|&x| x != E::zero() && x != E::one())
+                        {
                             return Err(LossError::NotAMask {
                                 input: info.name,
                                 index,

@@ -16,8 +16,8 @@ use dfdx::prelude::{Cpu, Dtype, Shape, Tape, Tensor};
 use crate::core::kernel::{Batch, Kernel, Workspace};
 use crate::core::real::Real;
 use crate::core::tape;
-use declared::Declared;
 use crate::error::LossError;
+use declared::Declared;
 
 thread_local! {
     /// Set while a caller that checks the gradients itself (the dynamic evaluator, which

@@ -8,8 +8,8 @@ use crate::core::info::{InputInfo, InputKind};
 use crate::core::kernel::Kernel;
 use crate::core::real::Real;
 use crate::core::tape;
-use crate::family::declared::Declared;
 use crate::error::LossError;
+use crate::family::declared::Declared;
 
 /// The inputs of the scores family, in call order.
 pub const INPUTS: &[InputInfo] = &[
