@@ -79,6 +79,9 @@ impl LabelInput for Vec<usize> {
     }
 }
 
+/// A traced input's element count and where its gradient goes (`None`: untraced).
+pub(crate) type TracedSlot<E> = (usize, Option<Sink<E>>);
+
 /// One declared argument as read.
 #[derive(Clone, Debug)]
 enum Data<E> {
@@ -166,7 +169,7 @@ impl<E: Dtype> Declared<E> {
         primary: &'static str,
         values: &mut Vec<Vec<E>>,
         labels: &mut Vec<Vec<usize>>,
-    ) -> Result<Vec<(usize, Option<Sink<E>>)>, LossError>
+    ) -> Result<Vec<TracedSlot<E>>, LossError>
     where
         E: Real,
     {
