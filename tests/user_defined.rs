@@ -311,3 +311,369 @@ fn a_block_can_end_in_a_condition() {
     // anchor 0: negatives {1} with s = 0.5 > 0.25; anchor 1: {0: 0.5, 2: 0.3}; anchor 2: {1: 0.3}
     approx::assert_abs_diff_eq!(v, (0.5 + 0.8 + 0.3) / 3.0, epsilon = 1e-12);
 }
+
+// ----- declared inputs: a user loss over two logits inputs and a per-sample weight -----
+
+/// Distillation with a per-sample weight, no packing: `w[i] · (KL(softmax(t/T) ‖
+/// softmax(z/T)) + CE(z/T, y))`, the teacher `t` and the weight `w` declared inputs.
+#[loss(logits)]
+fn weighted_distill(
+    z: Logits,
+    y: Labels,
+    t: Given<samples, classes>,
+    w: Given<samples>,
+    #[hyper(default = 2.0, positive)] temp: f64,
+) -> PerSample {
+    let lz = logsumexp(classes, |k| z[i][k] / temp);
+    let lt = logsumexp(classes, |k| t[i][k] / temp);
+    let kl = sum(classes, |k| {
+        exp(t[i][k] / temp - lt) * ((t[i][k] / temp - lt) - (z[i][k] / temp - lz))
+    });
+    w[i] * (kl + lz - z[i][y[i]] / temp)
+}
+
+/// Two differentiable heads: CE of `z` at `y`, CE of `a` at `g`, and a masked squared
+/// difference between them.
+#[loss(logits)]
+fn two_heads(
+    z: Logits,
+    y: Labels,
+    a: Traced<samples, classes>,
+    m: Mask<samples, classes>,
+    g: Index<samples, classes>,
+) -> PerSample {
+    let lz = logsumexp(classes, |k| z[i][k]);
+    let la = logsumexp(classes, |k| a[i][k]);
+    lz - z[i][y[i]] + la - a[i][g[i]] + sum(classes, |k| m[i][k] * sq(z[i][k] - a[i][k]))
+}
+
+fn lse(xs: &[f64]) -> f64 {
+    let m = xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    m + xs.iter().map(|x| (x - m).exp()).sum::<f64>().ln()
+}
+
+fn weighted_distill_naive(
+    z: &[f64],
+    y: &[usize],
+    t: &[f64],
+    w: &[f64],
+    c: usize,
+    temp: f64,
+) -> f64 {
+    let n = y.len();
+    let mut total = 0.0;
+    for i in 0..n {
+        let zs: Vec<f64> = z[i * c..(i + 1) * c].iter().map(|v| v / temp).collect();
+        let ts: Vec<f64> = t[i * c..(i + 1) * c].iter().map(|v| v / temp).collect();
+        let (lz, lt) = (lse(&zs), lse(&ts));
+        let mut kl = 0.0;
+        for k in 0..c {
+            let (lp, lq) = (ts[k] - lt, zs[k] - lz);
+            kl += lp.exp() * (lp - lq);
+        }
+        total += w[i] * (kl + lz - zs[y[i]]);
+    }
+    total / n as f64
+}
+
+fn two_heads_naive(z: &[f64], y: &[usize], a: &[f64], m: &[f64], g: &[usize], c: usize) -> f64 {
+    let n = y.len();
+    let mut total = 0.0;
+    for i in 0..n {
+        let row = |x: &[f64]| x[i * c..(i + 1) * c].to_vec();
+        let (zr, ar) = (row(z), row(a));
+        total += lse(&zr) - zr[y[i]] + lse(&ar) - ar[g[i]];
+        for k in 0..c {
+            total += m[i * c + k] * (zr[k] - ar[k]).powi(2);
+        }
+    }
+    total / n as f64
+}
+
+type Matrix = Tensor<(usize, usize), f64, Cpu>;
+
+fn declared_case(n: usize, c: usize) -> (Matrix, Vec<usize>, Matrix, Vec<f64>) {
+    let dev: Cpu = Default::default();
+    let (z, y) = logits_case(n, c, 7, 2.0);
+    let (t, _) = logits_case(n, c, 8, 3.0);
+    let w: Vec<f64> = (0..n).map(|i| 0.5 + i as f64 * 0.25).collect();
+    (
+        dev.tensor_from_vec(z, (n, c)),
+        y,
+        dev.tensor_from_vec(t, (n, c)),
+        w,
+    )
+}
+
+#[test]
+fn declared_teacher_and_weight_match_a_naive_loop_and_finite_differences() {
+    let (n, c) = (5, 4);
+    let (z, y, t, w) = declared_case(n, c);
+    let loss = WeightedDistill::default();
+    let got = loss.forward((z.clone(), t.clone(), w.clone()), &y).array();
+    let want = weighted_distill_naive(&z.as_vec(), &y, &t.as_vec(), &w, c, 2.0);
+    approx::assert_abs_diff_eq!(got, want, epsilon = 1e-12);
+    // a slice works as well as a vector for the weight
+    let got_slice = loss.forward((z.clone(), &t, &w[..]), &y).array();
+    assert_eq!(got, got_slice);
+    let report = losskit::check::gradient_of(
+        |x| loss.try_forward((x, t.clone(), w.clone()), &y),
+        &z,
+        losskit::check::Tolerance::default(),
+    )
+    .expect("runs");
+    assert!(report.passed(), "{report}");
+}
+
+fn two_heads_case(n: usize, c: usize) -> (Matrix, Vec<usize>, Matrix, Matrix, Vec<usize>) {
+    let dev: Cpu = Default::default();
+    let (z, y) = logits_case(n, c, 3, 2.0);
+    let (a, g) = logits_case(n, c, 4, 2.0);
+    let m: Vec<f64> = (0..n * c)
+        .map(|k| ((k * 7) % 3 == 0) as u8 as f64)
+        .collect();
+    let a = dev.tensor_from_vec(a, (n, c));
+    (
+        dev.tensor_from_vec(z, (n, c)),
+        y,
+        a,
+        dev.tensor_from_vec(m, (n, c)),
+        g,
+    )
+}
+
+#[test]
+fn traced_declared_input_gets_its_gradient_from_the_one_backward() {
+    let (n, c) = (4, 3);
+    let (z, y, a, m, g) = two_heads_case(n, c);
+    let loss = TwoHeads::default();
+    let got = loss
+        .forward((z.clone(), a.clone(), m.clone(), g.clone()), &y)
+        .array();
+    let want = two_heads_naive(&z.as_vec(), &y, &a.as_vec(), &m.as_vec(), &g, c);
+    approx::assert_abs_diff_eq!(got, want, epsilon = 1e-12);
+    let tol = losskit::check::Tolerance::default();
+    // each differentiable input against finite differences, closing over the other
+    let wrt_z = losskit::check::gradient_of(
+        |x| loss.try_forward((x, a.clone(), m.clone(), g.clone()), &y),
+        &z,
+        tol,
+    )
+    .expect("runs");
+    assert!(wrt_z.passed(), "{wrt_z}");
+    let wrt_a = losskit::check::gradient_of(
+        |x| loss.try_forward((z.leaky_trace(), x, m.clone(), g.clone()), &y),
+        &a,
+        tol,
+    )
+    .expect("runs");
+    assert!(wrt_a.passed(), "{wrt_a}");
+    // both gradients from one backward: the tapes merge into one graph
+    let out = loss.forward((z.leaky_trace(), a.leaky_trace(), m.clone(), g.clone()), &y);
+    let grads = out.backward();
+    assert_eq!(grads.get(&z).as_vec().len(), n * c);
+    // ∂L/∂a sums to 0 over the classes of a row but for the masked term: check one row
+    // against a hand derivative
+    let (zv, av, mv) = (z.as_vec(), a.as_vec(), m.as_vec());
+    let ga = grads.get(&a).as_vec();
+    for i in 0..n {
+        let row: Vec<f64> = av[i * c..(i + 1) * c].to_vec();
+        let l = lse(&row);
+        for k in 0..c {
+            let p = (row[k] - l).exp();
+            let d = p
+                - f64::from(u8::from(g[i] == k))
+                - 2.0 * mv[i * c + k] * (zv[i * c + k] - av[i * c + k]);
+            approx::assert_abs_diff_eq!(ga[i * c + k], d / n as f64, epsilon = 1e-12);
+        }
+    }
+}
+
+#[test]
+fn permuted_and_broadcast_declared_inputs_match_contiguous_ones() {
+    let dev: Cpu = Default::default();
+    let (y, g) = (vec![0usize, 2, 1, 2], vec![1usize, 0, 2, 2]);
+    let z: Tensor<Rank2<4, 3>, f64, _> = dev.sample_normal();
+    let m: Tensor<Rank2<4, 3>, f64, _> =
+        dev.tensor([[1., 0., 1.], [0., 0., 1.], [1., 1., 1.], [0., 1., 0.]]);
+    let loss = TwoHeads::default();
+    // permuted: `a` stored transposed
+    let at: Tensor<Rank2<3, 4>, f64, _> = dev.sample_normal();
+    let a_contig: Tensor<Rank2<4, 3>, f64, _> = dev.tensor_from_vec(
+        (0..12).map(|k| at.as_vec()[(k % 3) * 4 + k / 3]).collect(),
+        Rank2::<4, 3>::default(),
+    );
+    let out = loss.forward(
+        (
+            z.leaky_trace(),
+            at.leaky_trace().permute::<Rank2<4, 3>, _>(),
+            m.clone(),
+            g.clone(),
+        ),
+        &y,
+    );
+    let value = out.array();
+    let ga = out.backward().get(&at).as_vec();
+    let out = loss.forward(
+        (
+            z.leaky_trace(),
+            a_contig.leaky_trace(),
+            m.clone(),
+            g.clone(),
+        ),
+        &y,
+    );
+    approx::assert_abs_diff_eq!(value, out.array(), epsilon = 1e-12);
+    let gc = out.backward().get(&a_contig).as_vec();
+    let want: Vec<f64> = (0..12).map(|k| gc[(k % 4) * 3 + k / 4]).collect();
+    for (got, want) in ga.iter().zip(&want) {
+        approx::assert_abs_diff_eq!(got, want, epsilon = 1e-12);
+    }
+    // broadcast: one row of `a` for every sample; its gradient sums over the samples
+    let row: Tensor<Rank1<3>, f64, _> = dev.tensor([0.3, -1.0, 2.0]);
+    let out = loss.forward(
+        (
+            z.leaky_trace(),
+            row.leaky_trace().broadcast::<Rank2<4, 3>, _>(),
+            m.clone(),
+            g.clone(),
+        ),
+        &y,
+    );
+    let value = out.array();
+    let gr = out.backward().get(&row).as_vec();
+    let full: Tensor<Rank2<4, 3>, f64, _> = dev.tensor([[0.3, -1.0, 2.0]; 4]);
+    let out = loss.forward((z.leaky_trace(), full.leaky_trace(), m, g), &y);
+    approx::assert_abs_diff_eq!(value, out.array(), epsilon = 1e-12);
+    let gf = out.backward().get(&full).as_vec();
+    for k in 0..3 {
+        let want: f64 = (0..4).map(|i| gf[i * 3 + k]).sum();
+        approx::assert_abs_diff_eq!(gr[k], want, epsilon = 1e-12);
+    }
+}
+
+#[test]
+fn declared_inputs_are_validated() {
+    let dev: Cpu = Default::default();
+    let (n, c) = (4, 3);
+    let (z, y, a, m, g) = two_heads_case(n, c);
+    let loss = TwoHeads::default();
+    // a shared axis of another size names both inputs and the axis
+    let short: Matrix = dev.zeros_like(&(n, c + 1));
+    let err = loss
+        .try_forward((z.clone(), short, m.clone(), g.clone()), &y)
+        .expect_err("refused");
+    assert_eq!(
+        err,
+        LossError::AxisMismatch {
+            axis: "classes",
+            expected_by: "logits",
+            expected: c,
+            found_in: "a",
+            found: c + 1,
+        }
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("`a`") && msg.contains("`logits`") && msg.contains("`classes`"),
+        "{msg}"
+    );
+    // finiteness, per input
+    let mut bad = a.as_vec();
+    bad[5] = f64::NAN;
+    let err = loss
+        .try_forward(
+            (
+                z.clone(),
+                dev.tensor_from_vec(bad, (n, c)),
+                m.clone(),
+                g.clone(),
+            ),
+            &y,
+        )
+        .expect_err("refused");
+    assert!(
+        matches!(
+            err,
+            LossError::NonFinite {
+                input: "a",
+                index: 5,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // a label out of its set
+    let err = loss
+        .try_forward((z.clone(), a.clone(), m.clone(), vec![0, 3, 0, 0]), &y)
+        .expect_err("refused");
+    assert_eq!(
+        err,
+        LossError::IndexOutOfRange {
+            input: "g",
+            index: 1,
+            label: 3,
+            set: "classes",
+            size: c
+        }
+    );
+    // a mask that is not 0/1
+    let mut half = m.as_vec();
+    half[2] = 0.5;
+    let err = loss
+        .try_forward(
+            (
+                z.clone(),
+                a.clone(),
+                dev.tensor_from_vec(half, (n, c)),
+                g.clone(),
+            ),
+            &y,
+        )
+        .expect_err("refused");
+    assert_eq!(
+        err,
+        LossError::NotAMask {
+            input: "m",
+            index: 2,
+            value: 0.5
+        }
+    );
+    // a per-sample weight of the wrong length
+    let (z, y, t, _) = declared_case(n, c);
+    let err = WeightedDistill::default()
+        .try_forward((z, t, vec![1.0; n + 2]), &y)
+        .expect_err("refused");
+    assert!(
+        matches!(
+            err,
+            LossError::AxisMismatch {
+                axis: "samples",
+                found_in: "w",
+                found: 6,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn declared_inputs_are_described() {
+    use losskit::Kernel;
+    let info = TwoHeads::INFO;
+    let described: Vec<(&str, &str, &str)> = info
+        .declared
+        .iter()
+        .map(|d| (d.name, d.shape, d.role.name()))
+        .collect();
+    assert_eq!(
+        described,
+        [
+            ("a", "[N, C]", "differentiable"),
+            ("m", "[N, C]", "mask"),
+            ("g", "[N]", "labels")
+        ]
+    );
+    assert_eq!(info.declared[2].indexes.map(|s| s.name), Some("classes"));
+}

@@ -11,10 +11,14 @@ use syn::{Attribute, Expr, ExprLit, FnArg, Ident, ItemFn, Lit, Meta, Pat, Return
 use crate::attr::{self, LossAttr};
 use crate::ctxt::Ctxt;
 use crate::diagnostics as diag;
-use crate::family::{FamilyKind, Role};
+use crate::family::{DeclKind, DeclaredParam, FamilyKind, Role};
+use crate::ir::Domain;
 
 /// The most hyper-parameters a loss may declare (ids are a byte, and the family adds two).
 pub const MAX_HYPERS: usize = 200;
+
+/// The most inputs a loss may declare (input ids are a byte, after the family's).
+pub const MAX_DECLARED: usize = 64;
 
 /// A parsed `#[loss]` definition.
 pub struct LossDef {
@@ -22,6 +26,8 @@ pub struct LossDef {
     pub item: ItemFn,
     pub docs: Vec<String>,
     pub inputs: Vec<InputParam>,
+    /// Inputs declared on top of the family's: `t: Given<samples, classes>`.
+    pub declared: Vec<DeclaredParam>,
     pub hypers: Vec<Hyper>,
     pub output: Option<(Output, Span)>,
     /// Parameters whose declaration was refused (and reported): their uses in the body
@@ -122,6 +128,7 @@ impl LossDef {
             attr,
             docs,
             inputs: Vec::new(),
+            declared: Vec::new(),
             hypers: Vec::new(),
             output: None,
             poisoned: Vec::new(),
@@ -179,12 +186,32 @@ impl LossDef {
                 self.poisoned.push(name);
                 continue;
             };
+            if let Some(kind) = declared_kind(&pt.ty) {
+                match parse_declared(cx, family, name.clone(), kind, &pt.ty) {
+                    Some(_) if family == FamilyKind::Pairs => {
+                        cx.push(diag::declared_in_family(&pt.ty, family.name()));
+                        self.poisoned.push(name);
+                    }
+                    Some(d) if self.declared.len() == MAX_DECLARED => {
+                        cx.push(diag::too_many(&d.name, "declared inputs", MAX_DECLARED));
+                        self.poisoned.push(name);
+                    }
+                    Some(d) => self.declared.push(d),
+                    None => self.poisoned.push(name),
+                }
+                continue;
+            }
             let ty_name = scalar_type_name(&pt.ty)
                 .unwrap_or_else(|| pt.ty.to_token_stream().to_string().replace(' ', ""));
             match Role::from_type(family, &ty_name) {
                 Some(role) => {
                     if self.inputs.iter().any(|i| i.role == role) {
-                        cx.push(diag::duplicate_input_role(&pt.ty, &ty_name));
+                        let example: Vec<&str> = family.sets().iter().map(|(s, _)| *s).collect();
+                        cx.push(diag::duplicate_input_role(
+                            &pt.ty,
+                            &ty_name,
+                            &example.join(", "),
+                        ));
                         self.poisoned.push(name);
                     } else {
                         self.inputs.push(InputParam { name, role });
@@ -202,6 +229,89 @@ impl LossDef {
             }
         }
     }
+}
+
+/// `Given`, `Traced`, `Mask` or `Index` when `ty` is one of them with generic arguments.
+fn declared_kind(ty: &Type) -> Option<DeclKind> {
+    let Type::Path(tp) = ty else { return None };
+    let seg = tp.path.segments.last()?;
+    if tp.qself.is_some() || tp.path.segments.len() != 1 {
+        return None;
+    }
+    match seg.arguments {
+        syn::PathArguments::AngleBracketed(_) => DeclKind::from_name(&seg.ident.to_string()),
+        _ => None,
+    }
+}
+
+/// `Given<samples, classes>`: the axes (index sets of `family`); for `Index`, the last
+/// argument is the set the labels index. Reports and returns `None` on a mistake.
+fn parse_declared(
+    cx: &Ctxt,
+    family: FamilyKind,
+    name: Ident,
+    kind: DeclKind,
+    ty: &Type,
+) -> Option<DeclaredParam> {
+    let Type::Path(tp) = ty else { return None };
+    let seg = tp.path.segments.last()?;
+    let syn::PathArguments::AngleBracketed(args) = &seg.arguments else {
+        return None;
+    };
+    let sets: Vec<&str> = family.sets().iter().map(|(s, _)| *s).collect();
+    let mut domains = Vec::new();
+    let mut ok = true;
+    for arg in &args.args {
+        let set = match arg {
+            syn::GenericArgument::Type(t) => scalar_type_name(t),
+            _ => None,
+        };
+        let Some(set) = set else {
+            cx.push(diag::declared_axis_not_a_set(arg, kind.name(), &sets));
+            ok = false;
+            continue;
+        };
+        if Role::from_type(family, &set).is_some() || DeclKind::from_name(&set).is_some() {
+            // `Traced<Labels>`: a label vector is not a real tensor
+            cx.push(diag::declared_of_input_kind(arg, kind.name(), &set));
+            ok = false;
+            continue;
+        }
+        match family.sets().iter().find(|(s, _)| *s == set) {
+            Some((_, d)) => domains.push(*d),
+            None => {
+                cx.push(diag::unknown_declared_set(arg, &set, family.name(), &sets));
+                ok = false;
+            }
+        }
+    }
+    let want = if kind == DeclKind::Index { 2 } else { 1 };
+    if ok && domains.len() < want {
+        cx.push(diag::declared_without_axes(ty, kind.name(), &sets));
+        return None;
+    }
+    if !ok {
+        return None;
+    }
+    let indexes = if kind == DeclKind::Index {
+        domains.pop()
+    } else {
+        None
+    };
+    if kind == DeclKind::Index && indexes == Some(Domain::Samples) {
+        // labels into the batch are not a kind the kernels index with
+        cx.push(diag::index_into_samples(
+            ty,
+            family.set_name(Domain::Samples),
+        ));
+        return None;
+    }
+    Some(DeclaredParam {
+        name,
+        kind,
+        axes: domains,
+        indexes,
+    })
 }
 
 fn check_signature(cx: &Ctxt, item: &ItemFn) {
@@ -579,10 +689,10 @@ mod tests {
                 "a generic parameter is not supported on a `#[loss]` fn; help: write a plain `fn name(inputs, hyper-parameters) -> Kind { .. }`",
                 "a `where` clause is not supported on a `#[loss]` fn; help: write a plain `fn name(inputs, hyper-parameters) -> Kind { .. }`",
                 "duplicate parameter `z`; help: rename one of them",
-                "input of type `Labels` declared twice; help: declare each input once",
+                "input of type `Labels` declared twice; help: the family provides it once; declare a further input as `Given<samples, classes>` (a constant) or `Traced<samples, classes>` (differentiable)",
                 "the `logits` family provides no input of type `Probs`; help: it provides `Logits` and `Labels`",
                 "`let mut` is not supported in a loss: values never change; help: remove `mut`",
-                "input of type `Logits` declared twice; help: declare each input once",
+                "input of type `Logits` declared twice; help: the family provides it once; declare a further input as `Given<samples, classes>` (a constant) or `Traced<samples, classes>` (differentiable)",
                 "the `logits` family does not accept output kind `PerAnchor`; help: use `Scalar` or `PerSample`",
             ]
         );

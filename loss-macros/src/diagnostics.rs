@@ -223,10 +223,89 @@ pub fn family_hyper_clash(span: Span, name: &str, family: &str) -> Error {
     )
 }
 
-pub fn duplicate_input_role(tokens: &dyn ToTokens, ty: &str) -> Error {
+/// `example`: how a further input of that shape is declared (`Given<samples, classes>`).
+pub fn duplicate_input_role(tokens: &dyn ToTokens, ty: &str, example: &str) -> Error {
     spanned(
         tokens,
-        format!("input of type `{ty}` declared twice; help: declare each input once"),
+        format!(
+            "input of type `{ty}` declared twice; help: the family provides it once; declare a further input as `Given<{example}>` (a constant) or `Traced<{example}>` (differentiable)"
+        ),
+    )
+}
+
+// ----- declared inputs (`t: Given<samples, classes>`) -----
+
+pub fn unknown_declared_set(
+    tokens: &dyn ToTokens,
+    set: &str,
+    family: &str,
+    sets: &[&str],
+) -> Error {
+    let listing = format!("the `{family}` family's index sets are {}", list(sets));
+    spanned(
+        tokens,
+        format!(
+            "unknown index set `{set}` in a declared input; help: {}",
+            suggest_or(set, sets, listing)
+        ),
+    )
+}
+
+pub fn declared_axis_not_a_set(tokens: &dyn ToTokens, kind: &str, sets: &[&str]) -> Error {
+    spanned(
+        tokens,
+        format!(
+            "the arguments of `{kind}<..>` are index sets; help: name its axes, e.g. `{kind}<{}>`",
+            sets.join(", ")
+        ),
+    )
+}
+
+/// `Traced<Labels>`: a family input type (or a declared kind) where an index set belongs.
+pub fn declared_of_input_kind(tokens: &dyn ToTokens, kind: &str, ty: &str) -> Error {
+    let help = if kind == "Index" {
+        "write its axes and the set it indexes, e.g. `Index<samples, classes>`".to_string()
+    } else {
+        "labels are integers with no gradient: declare them as `Index<samples, classes>`, a real tensor by its axes, e.g. `Traced<samples, classes>`".to_string()
+    };
+    spanned(
+        tokens,
+        format!("`{kind}<{ty}>` is not a declared input: `{kind}` takes index sets; help: {help}"),
+    )
+}
+
+pub fn declared_without_axes(tokens: &dyn ToTokens, kind: &str, sets: &[&str]) -> Error {
+    let help = if kind == "Index" {
+        format!(
+            "write the labels' axes, then the set they index: `Index<{}, {}>`",
+            sets[0],
+            sets.last().copied().unwrap_or("classes")
+        )
+    } else {
+        format!("name its axes, e.g. `{kind}<{}>`", sets.join(", "))
+    };
+    spanned(tokens, format!("`{kind}` needs its axes; help: {help}"))
+}
+
+/// `g[y[i]]`, or an `Index` with several axes: labels are read at one index variable.
+pub fn label_of_label(tokens: &dyn ToTokens, name: &str) -> Error {
+    spanned(
+        tokens,
+        format!("the labels `{name}` are read at an index variable; help: write `{name}[i]`, and declare one axis for an `Index`"),
+    )
+}
+
+pub fn declared_in_family(tokens: &dyn ToTokens, family: &str) -> Error {
+    spanned(
+        tokens,
+        format!("the `{family}` family does not take declared inputs yet; help: declared inputs work in the `binary`, `logits` and `scores` families"),
+    )
+}
+
+pub fn index_into_samples(tokens: &dyn ToTokens, samples: &str) -> Error {
+    spanned(
+        tokens,
+        format!("labels may not index `{samples}`; help: an `Index` indexes another set, e.g. `Index<{samples}, classes>`"),
     )
 }
 
@@ -726,7 +805,7 @@ mod tests {
             unknown_input_type(&t, "Logit", "logits", &["Logits", "Labels"]),
             duplicate_parameter(s, "a"),
             family_hyper_clash(s, "amplify", "binary"),
-            duplicate_input_role(&t, "Labels"),
+            duplicate_input_role(&t, "Labels", "samples, classes"),
             hyper_without_default(s, "a", true),
             hyper_without_default(s, "a", false),
             hyper_type(&t),

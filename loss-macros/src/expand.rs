@@ -31,8 +31,7 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     };
     let hypers = hyper_specs(&def, family);
     let mut prog = simplify::run(prog);
-    let differentiable: Vec<bool> = family
-        .raw_inputs()
+    let differentiable: Vec<bool> = crate::family::raw_inputs(family, &def.declared)
         .iter()
         .map(|r| r.differentiable)
         .collect();

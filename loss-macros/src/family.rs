@@ -115,6 +115,17 @@ impl FamilyKind {
             .map_or("PerSample", |(name, _)| name)
     }
 
+    /// The symbol of a set's size in a shape (`N`, `C`, `M`; `Q`, `D` for scores).
+    pub fn size_symbol(self, domain: Domain) -> &'static str {
+        match (self, domain) {
+            (_, Domain::Classes) => "C",
+            (FamilyKind::Scores, Domain::Samples) => "Q",
+            (FamilyKind::Scores, Domain::Refs) => "D",
+            (_, Domain::Samples) => "N",
+            (_, Domain::Refs) => "M",
+        }
+    }
+
     /// The index sets a reduction may range over.
     pub fn sets(self) -> &'static [(&'static str, Domain)] {
         match self {
@@ -125,68 +136,69 @@ impl FamilyKind {
         }
     }
 
-    /// The raw inputs, by [`InputId`]: (name, storage, axes, differentiable).
-    pub fn raw_inputs(self) -> &'static [RawInput] {
+    /// The family's own raw inputs (its preset), by [`InputId`]: (name, storage, axes,
+    /// differentiable). A definition's declared inputs follow them ([`raw_inputs`]).
+    pub fn preset_inputs(self) -> Vec<RawInput> {
         match self {
-            FamilyKind::Binary => &[
+            FamilyKind::Binary => vec![
                 RawInput {
-                    name: "x",
+                    name: "x".into(),
                     storage: Storage::Values(0),
-                    axes: &[Domain::Samples],
+                    axes: vec![Domain::Samples],
                     differentiable: true,
                 },
                 RawInput {
-                    name: "y",
+                    name: "y".into(),
                     storage: Storage::Values(1),
-                    axes: &[Domain::Samples],
+                    axes: vec![Domain::Samples],
                     differentiable: false,
                 },
             ],
-            FamilyKind::Logits => &[
+            FamilyKind::Logits => vec![
                 RawInput {
-                    name: "z",
+                    name: "z".into(),
                     storage: Storage::Values(0),
-                    axes: &[Domain::Samples, Domain::Classes],
+                    axes: vec![Domain::Samples, Domain::Classes],
                     differentiable: true,
                 },
                 RawInput {
-                    name: "y",
+                    name: "y".into(),
                     storage: Storage::Labels(0),
-                    axes: &[Domain::Samples],
+                    axes: vec![Domain::Samples],
                     differentiable: false,
                 },
             ],
-            FamilyKind::Pairs => &[
+            FamilyKind::Pairs => vec![
                 RawInput {
-                    name: "s",
+                    name: "s".into(),
                     storage: Storage::Values(0),
-                    axes: &[Domain::Samples, Domain::Refs],
+                    axes: vec![Domain::Samples, Domain::Refs],
                     differentiable: true,
                 },
                 RawInput {
-                    name: "y",
+                    name: "y".into(),
                     storage: Storage::Labels(0),
-                    axes: &[Domain::Samples],
+                    axes: vec![Domain::Samples],
                     differentiable: false,
                 },
                 RawInput {
-                    name: "y",
+                    name: "y".into(),
                     storage: Storage::Labels(1),
-                    axes: &[Domain::Refs],
+                    axes: vec![Domain::Refs],
                     differentiable: false,
                 },
             ],
-            FamilyKind::Scores => &[
+            FamilyKind::Scores => vec![
                 RawInput {
-                    name: "s",
+                    name: "s".into(),
                     storage: Storage::Values(0),
-                    axes: &[Domain::Samples, Domain::Refs],
+                    axes: vec![Domain::Samples, Domain::Refs],
                     differentiable: true,
                 },
                 RawInput {
-                    name: "r",
+                    name: "r".into(),
                     storage: Storage::Values(1),
-                    axes: &[Domain::Samples, Domain::Refs],
+                    axes: vec![Domain::Samples, Domain::Refs],
                     differentiable: false,
                 },
             ],
@@ -225,12 +237,99 @@ pub enum Storage {
 }
 
 /// One input tensor as the kernels see it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct RawInput {
-    pub name: &'static str,
+    pub name: String,
     pub storage: Storage,
-    pub axes: &'static [Domain],
+    pub axes: Vec<Domain>,
     pub differentiable: bool,
+}
+
+/// How many `values` and `labels` slices the family's preset fills in the `Batch`.
+fn storage_counts(inputs: &[RawInput]) -> (usize, usize) {
+    let values = inputs
+        .iter()
+        .filter_map(|r| match r.storage {
+            Storage::Values(k) => Some(k + 1),
+            Storage::Labels(_) => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let labels = inputs
+        .iter()
+        .filter_map(|r| match r.storage {
+            Storage::Labels(k) => Some(k + 1),
+            Storage::Values(_) => None,
+        })
+        .max()
+        .unwrap_or(0);
+    (values, labels)
+}
+
+/// A definition's raw inputs, by [`InputId`]: the family's preset, then the declared
+/// inputs in declaration order, each stored after the family's (reals in `values`,
+/// `Index` labels in `labels`), as the runtime appends them.
+pub fn raw_inputs(family: FamilyKind, declared: &[DeclaredParam]) -> Vec<RawInput> {
+    let mut out = family.preset_inputs();
+    let (mut values, mut labels) = storage_counts(&out);
+    for d in declared {
+        let storage = if d.kind == DeclKind::Index {
+            labels += 1;
+            Storage::Labels(labels - 1)
+        } else {
+            values += 1;
+            Storage::Values(values - 1)
+        };
+        out.push(RawInput {
+            name: d.name.to_string(),
+            storage,
+            axes: d.axes.clone(),
+            differentiable: d.kind == DeclKind::Traced,
+        });
+    }
+    out
+}
+
+/// The kind of a declared input (`t: Given<samples, classes>`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DeclKind {
+    /// `Given<..>`: a constant real tensor.
+    Given,
+    /// `Traced<..>`: a differentiable real tensor.
+    Traced,
+    /// `Mask<..>`: a constant 0/1 tensor.
+    Mask,
+    /// `Index<axes.., set>`: integer labels into `set`.
+    Index,
+}
+
+impl DeclKind {
+    pub const NAMES: &'static [&'static str] = &["Given", "Traced", "Mask", "Index"];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "Given" => Some(DeclKind::Given),
+            "Traced" => Some(DeclKind::Traced),
+            "Mask" => Some(DeclKind::Mask),
+            "Index" => Some(DeclKind::Index),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// A declared input: `t: Given<samples, classes>`, `g: Index<samples, classes>`.
+#[derive(Clone, Debug)]
+pub struct DeclaredParam {
+    pub name: proc_macro2::Ident,
+    pub kind: DeclKind,
+    /// The axes, as index sets of the family.
+    pub axes: Vec<Domain>,
+    /// For `Index`: the set the labels index.
+    pub indexes: Option<Domain>,
 }
 
 /// A hyper-parameter the family adds.

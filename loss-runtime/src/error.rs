@@ -41,6 +41,41 @@ pub enum LossError {
         /// The value found.
         value: f64,
     },
+    /// Two inputs disagree on the size of an index set they share.
+    AxisMismatch {
+        /// The set (`samples`, `classes`, …).
+        axis: &'static str,
+        /// The input that fixed its size.
+        expected_by: &'static str,
+        /// That size.
+        expected: usize,
+        /// The input that disagrees.
+        found_in: &'static str,
+        /// Its size along the set.
+        found: usize,
+    },
+    /// A label of a declared `Index` input not below the size of the set it indexes.
+    IndexOutOfRange {
+        /// The input.
+        input: &'static str,
+        /// Position in the input.
+        index: usize,
+        /// The label found.
+        label: usize,
+        /// The set it indexes.
+        set: &'static str,
+        /// The size of the set.
+        size: usize,
+    },
+    /// An element of a declared `Mask` input that is not 0 or 1.
+    NotAMask {
+        /// The input.
+        input: &'static str,
+        /// Position in the input (row-major).
+        index: usize,
+        /// The value found.
+        value: f64,
+    },
     /// A class label not below the number of classes.
     LabelOutOfRange {
         /// Position in the batch.
@@ -258,6 +293,35 @@ impl fmt::Display for LossError {
             Self::TargetNotBinary { index, value } => write!(
                 f,
                 "target at index {index} is {}, but targets must be 0 or 1",
+                Shown(*value)
+            ),
+            Self::AxisMismatch {
+                axis,
+                expected_by,
+                expected,
+                found_in,
+                found,
+            } => write!(
+                f,
+                "`{found_in}` has {found} along `{axis}`, but `{expected_by}` has {expected}"
+            ),
+            Self::IndexOutOfRange {
+                input,
+                index,
+                label,
+                set,
+                size,
+            } => write!(
+                f,
+                "`{input}` at index {index} is {label}, but `{set}` has only {size} elements (labels must be < {size})"
+            ),
+            Self::NotAMask {
+                input,
+                index,
+                value,
+            } => write!(
+                f,
+                "`{input}` at index {index} is {}, but a mask must be 0 or 1",
                 Shown(*value)
             ),
             Self::LabelOutOfRange {

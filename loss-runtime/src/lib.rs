@@ -17,7 +17,10 @@ pub(crate) mod testing;
 #[cfg(test)]
 pub(crate) mod testing_pairs;
 
-pub use crate::core::info::{Family, HyperInfo, HyperKind, InputInfo, InputKind, LossInfo};
+pub use crate::core::info::{
+    Axis, DeclaredInfo, DeclaredRole, Family, HyperInfo, HyperKind, InputInfo, InputKind, LossInfo,
+    SetRef,
+};
 pub use crate::core::kernel::Kernel;
 pub use crate::core::real::Real;
 pub use crate::core::similarity::{similarity, similarity_with, Metric};
@@ -32,12 +35,15 @@ pub use loss_macros::loss;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::core::foreign::topk_threshold;
-    pub use crate::core::info::{Family, HyperInfo, HyperKind, LossInfo};
+    pub use crate::core::info::{
+        Axis, DeclaredInfo, DeclaredRole, Family, HyperInfo, HyperKind, LossInfo, SetRef,
+    };
     pub use crate::core::kernel::{Batch, Kernel, Requirements, Workspace};
     pub use crate::core::parallel;
     pub use crate::core::real::{LogSumExp, Real};
     pub use crate::core::similarity::Metric;
     pub use crate::error::LossError;
+    pub use crate::family::declared::{ConstantInput, Declared, LabelInput};
     pub use crate::family::pairs::{PairLabels, Similarities, WithRefs};
     pub use crate::family::{binary, logits, pairs, scores};
     pub use crate::loss::Loss;

@@ -118,6 +118,11 @@ pub fn emit(
         let doc = h.doc.lines().next().unwrap_or("").to_string();
         quote!(#rt::HyperInfo { name: #name, kind: #kind, default: #default, constraint: #constraint, doc: #doc },)
     });
+    let declared_infos: Vec<TokenStream> = def
+        .declared
+        .iter()
+        .map(|d| declared_info(family, d, rt))
+        .collect();
     let family_tokens = match family {
         FamilyKind::Binary => quote!(#rt::Family::Binary),
         FamilyKind::Logits => quote!(#rt::Family::Logits),
@@ -198,6 +203,7 @@ pub fn emit(
                 hypers: &[#(#infos)*],
                 definition: #definition,
                 gradient: #gradient,
+                declared: &[#(#declared_infos),*],
             };
 
             fn validate(&self) -> ::core::result::Result<(), #rt::LossError> {
@@ -275,4 +281,47 @@ fn generated_docs(hypers: &[HyperSpec], definition: &str, gradient: &str) -> Str
     out += gradient;
     out += "```\n";
     out
+}
+
+/// The `DeclaredInfo` of a declared input.
+fn declared_info(
+    family: FamilyKind,
+    d: &crate::family::DeclaredParam,
+    rt: &TokenStream,
+) -> TokenStream {
+    use crate::family::DeclKind;
+    use crate::ir::Domain;
+    let set = |dom: Domain| {
+        let name = family.set_name(dom);
+        let axis = match dom {
+            Domain::Samples => quote!(Samples),
+            Domain::Classes => quote!(Classes),
+            Domain::Refs => quote!(Refs),
+        };
+        quote!(#rt::SetRef { name: #name, axis: #rt::Axis::#axis })
+    };
+    let name = d.name.to_string();
+    let symbols: Vec<&str> = d.axes.iter().map(|a| family.size_symbol(*a)).collect();
+    let shape = format!("[{}]", symbols.join(", "));
+    let role = match d.kind {
+        DeclKind::Given => quote!(Constant),
+        DeclKind::Traced => quote!(Differentiable),
+        DeclKind::Mask => quote!(Mask),
+        DeclKind::Index => quote!(Labels),
+    };
+    let axes: Vec<TokenStream> = d.axes.iter().map(|a| set(*a)).collect();
+    let indexes = match d.indexes {
+        Some(dom) => {
+            let s = set(dom);
+            quote!(::core::option::Option::Some(#s))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    quote!(#rt::DeclaredInfo {
+        name: #name,
+        shape: #shape,
+        role: #rt::DeclaredRole::#role,
+        axes: &[#(#axes),*],
+        indexes: #indexes,
+    })
 }

@@ -3,9 +3,17 @@
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
-use crate::family::FamilyKind;
+use crate::family::{DeclKind, DeclaredParam, FamilyKind};
 
-pub fn emit(family: FamilyKind, ident: &Ident, rt: &TokenStream) -> TokenStream {
+pub fn emit(
+    family: FamilyKind,
+    declared: &[DeclaredParam],
+    ident: &Ident,
+    rt: &TokenStream,
+) -> TokenStream {
+    if !declared.is_empty() {
+        return emit_declared(family, declared, ident, rt);
+    }
     match family {
         FamilyKind::Binary => quote! {
             impl<__S, __E, __T> #rt::Loss<#rt::Tensor<__S, __E, #rt::Cpu, __T>, #rt::Tensor<__S, __E, #rt::Cpu>> for #ident
@@ -171,5 +179,142 @@ pub fn emit(family: FamilyKind, ident: &Ident, rt: &TokenStream) -> TokenStream 
                 }
             }
         },
+    }
+}
+
+/// The `Loss` impls of a loss with declared inputs: the family's primary input and the
+/// declared ones as a tuple `(primary, decl1, decl2, ..)`, the target unchanged.
+fn emit_declared(
+    family: FamilyKind,
+    declared: &[DeclaredParam],
+    ident: &Ident,
+    rt: &TokenStream,
+) -> TokenStream {
+    let tensor = quote!(#rt::Tensor<__S, __E, #rt::Cpu, __T>);
+    let constant = quote!(#rt::Tensor<__S, __E, #rt::Cpu>);
+    match family {
+        FamilyKind::Binary => {
+            let probs = declared_impl(
+                declared,
+                ident,
+                rt,
+                &tensor,
+                &constant,
+                |p, d| quote!(#rt::binary::try_forward_declared(self, #p, target, false, #d)),
+            );
+            let logits = declared_impl(
+                declared,
+                ident,
+                rt,
+                &quote!(#rt::FromLogits<#tensor>),
+                &constant,
+                |p, d| quote!(#rt::binary::try_forward_declared(self, #p.0, target, true, #d)),
+            );
+            quote!(#probs #logits)
+        }
+        FamilyKind::Logits => declared_impl(
+            declared,
+            ident,
+            rt,
+            &tensor,
+            &quote!([usize]),
+            |p, d| quote!(#rt::logits::try_forward_declared(self, #p, target, #d)),
+        ),
+        FamilyKind::Scores => declared_impl(
+            declared,
+            ident,
+            rt,
+            &tensor,
+            &constant,
+            |p, d| quote!(#rt::scores::try_forward_declared(self, #p, target, #d)),
+        ),
+        // refused in `ast.rs`
+        FamilyKind::Pairs => TokenStream::new(),
+    }
+}
+
+/// One impl: `Loss<(primary, A0, A1, ..), target>`; `call(primary, declared)` runs it.
+fn declared_impl(
+    declared: &[DeclaredParam],
+    ident: &Ident,
+    rt: &TokenStream,
+    primary: &TokenStream,
+    target: &TokenStream,
+    call: impl Fn(&TokenStream, &TokenStream) -> TokenStream,
+) -> TokenStream {
+    let mut params = Vec::new();
+    let mut bounds = Vec::new();
+    let mut types = Vec::new();
+    let mut names = Vec::new();
+    let mut steps = Vec::new();
+    for (k, d) in declared.iter().enumerate() {
+        let arg = quote::format_ident!("__a{}", k);
+        names.push(arg.clone());
+        match d.kind {
+            DeclKind::Given | DeclKind::Mask => {
+                let a = quote::format_ident!("__A{}", k);
+                bounds.push(quote!(#a: #rt::ConstantInput<__E>));
+                types.push(quote!(#a));
+                params.push(a);
+                steps.push(quote!(__d.constant(#arg)?;));
+            }
+            DeclKind::Index => {
+                let a = quote::format_ident!("__A{}", k);
+                bounds.push(quote!(#a: #rt::LabelInput));
+                types.push(quote!(#a));
+                params.push(a);
+                steps.push(quote!(__d.labels(#arg)?;));
+            }
+            DeclKind::Traced => {
+                let s = quote::format_ident!("__S{}", k);
+                let t = quote::format_ident!("__T{}", k);
+                bounds.push(quote!(#s: #rt::Shape));
+                bounds.push(quote!(#t: #rt::Tape<__E, #rt::Cpu>));
+                bounds.push(quote!(__T: #rt::Merge<#t>));
+                types.push(quote!(#rt::Tensor<#s, __E, #rt::Cpu, #t>));
+                params.push(s);
+                params.push(t);
+                steps.push(quote!(let __p = __d.traced(__p, #arg)?;));
+            }
+        }
+    }
+    // the primary may be wrapped (`FromLogits`): unwrap it around the traced merges
+    let body = call(&quote!(__p), &quote!(__d));
+    let has_traced = declared.iter().any(|d| d.kind == DeclKind::Traced);
+    let (unwrap, rewrap) = if primary.to_string().contains("FromLogits") {
+        (
+            quote!(let __p = __p.0;),
+            quote!(let __p = #rt::FromLogits(__p);),
+        )
+    } else {
+        (TokenStream::new(), TokenStream::new())
+    };
+    let (unwrap, rewrap) = if has_traced {
+        (unwrap, rewrap)
+    } else {
+        (TokenStream::new(), TokenStream::new())
+    };
+    quote! {
+        impl<__S, __E, __T, #(#params),*> #rt::Loss<(#primary, #(#types),*), #target> for #ident
+        where
+            __S: #rt::Shape,
+            __E: #rt::Dtype + #rt::Real,
+            __T: #rt::Tape<__E, #rt::Cpu>,
+            #(#bounds,)*
+        {
+            type Output = #rt::Tensor<(), __E, #rt::Cpu, __T>;
+            fn try_forward(
+                &self,
+                input: (#primary, #(#types),*),
+                target: &#target,
+            ) -> ::core::result::Result<Self::Output, #rt::LossError> {
+                let (__p, #(#names),*) = input;
+                let mut __d = #rt::Declared::<__E>::of::<Self>();
+                #unwrap
+                #(#steps)*
+                #rewrap
+                #body
+            }
+        }
     }
 }

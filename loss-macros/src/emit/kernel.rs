@@ -8,14 +8,15 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::diff::{Gradients, Leaf, SlotGrad};
-use crate::family::{FamilyKind, Storage};
+use crate::family::{RawInput, Storage};
 use crate::ir::{
     Bin, Cmp, Domain, InputId, Ix, NodeId, Op, Program, Red, SlotId, SlotKind, Un, VarId,
 };
 
 pub struct KernelCx<'a> {
     pub prog: &'a Program,
-    pub family: FamilyKind,
+    /// The definition's raw inputs: the family's, then the declared ones.
+    pub inputs: Vec<RawInput>,
     pub grads: &'a Gradients,
     pub flags: &'a [bool],
     rt: TokenStream,
@@ -52,7 +53,7 @@ fn dim_ident(d: Domain) -> Ident {
 impl<'a> KernelCx<'a> {
     pub fn new(
         prog: &'a Program,
-        family: FamilyKind,
+        inputs: Vec<RawInput>,
         grads: &'a Gradients,
         flags: &'a [bool],
         rt: TokenStream,
@@ -62,7 +63,7 @@ impl<'a> KernelCx<'a> {
             .find(|&n| matches!(prog.graph.op(n), Op::Adjoint));
         Self {
             prog,
-            family,
+            inputs,
             grads,
             flags,
             rt,
@@ -121,7 +122,7 @@ impl<'a> KernelCx<'a> {
     }
 
     fn input_index(&self, id: InputId, ixs: &[Ix]) -> TokenStream {
-        let axes = self.family.raw_inputs()[id.0 as usize].axes;
+        let axes = &self.inputs[id.0 as usize].axes;
         row_major(
             ixs.iter()
                 .zip(axes)
@@ -331,7 +332,7 @@ impl<'a> KernelCx<'a> {
             let __d_refs: usize = __b.refs;
             let __requirements = #rt::Requirements::default();
         };
-        for (k, raw) in self.family.raw_inputs().iter().enumerate() {
+        for (k, raw) in self.inputs.iter().enumerate() {
             let name = format_ident!("__in{}", k);
             out.extend(match raw.storage {
                 Storage::Values(j) => quote!(let #name: &[R] = __b.values[#j];),
@@ -392,7 +393,7 @@ impl<'a> KernelCx<'a> {
 
     /// The length of one row (all axes but the first) of raw input `id`.
     fn input_row_len(&self, id: InputId) -> TokenStream {
-        self.family.raw_inputs()[id.0 as usize].axes[1..]
+        self.inputs[id.0 as usize].axes[1..]
             .iter()
             .fold(quote!(1usize), |acc, d| {
                 let d = dim_ident(*d);
@@ -793,8 +794,7 @@ impl<'a> KernelCx<'a> {
             }
         }
         let diff: Vec<usize> = self
-            .family
-            .raw_inputs()
+            .inputs
             .iter()
             .enumerate()
             .filter(|(_, r)| r.differentiable)
@@ -897,7 +897,7 @@ impl<'a> KernelCx<'a> {
         let v = n_ident(value);
         match leaf {
             Leaf::Input(id, ixs) if self.row_mode.get() == Some(*id) => {
-                let axes = &self.family.raw_inputs()[id.0 as usize].axes[1..];
+                let axes = &self.inputs[id.0 as usize].axes[1..];
                 let idx = row_major(
                     ixs[1..]
                         .iter()

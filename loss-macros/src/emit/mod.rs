@@ -40,7 +40,13 @@ pub fn emit(
     let flags: Vec<bool> = hypers.iter().map(|h| h.ty == HyperTy::Flag).collect();
     let definition = describe_definition(prog);
     let gradient = diff::describe(prog, grads);
-    let kcx = kernel::KernelCx::new(prog, family, grads, &flags, rt.clone());
+    let kcx = kernel::KernelCx::new(
+        prog,
+        crate::family::raw_inputs(family, &def.declared),
+        grads,
+        &flags,
+        rt.clone(),
+    );
     let forward = kcx.forward();
     let backward = kcx.backward();
     let api = api::emit(
@@ -54,7 +60,7 @@ pub fn emit(
         forward,
         backward,
     );
-    let glue = glue::emit(family, &ident, &rt);
+    let glue = glue::emit(family, &def.declared, &ident, &rt);
     quote!(#api #glue)
 }
 

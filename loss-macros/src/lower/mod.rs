@@ -12,8 +12,10 @@ use crate::ast::{HyperTy, LossDef, Output};
 use crate::check;
 use crate::ctxt::Ctxt;
 use crate::diagnostics as diag;
-use crate::family::{self, Amplification, Anchored, FamilyKind, Role};
-use crate::ir::{Bin, Cmp, Domain, HyperId, Ix, NodeId, Op, Program, Red, SlotKind, Un, VarId};
+use crate::family::{self, Amplification, Anchored, DeclKind, DeclaredParam, FamilyKind, Role};
+use crate::ir::{
+    Bin, Cmp, Domain, HyperId, InputId, Ix, NodeId, Op, Program, Red, SlotKind, Un, VarId,
+};
 
 mod calls;
 mod names;
@@ -87,6 +89,8 @@ struct Lowerer<'a> {
     output: Output,
     prog: Program,
     inputs: Vec<(String, Role)>,
+    /// Declared inputs (`t: Given<samples, classes>`) and their ids, after the family's.
+    declared: Vec<(InputId, DeclaredParam)>,
     hypers: Vec<HyperSlot>,
     lets: Vec<(String, NodeId)>,
     scope: Vec<(String, VarId)>,
@@ -146,10 +150,9 @@ pub fn lower(cx: &Ctxt, def: &LossDef) -> Option<(Program, Vec<HyperSlot>)> {
     };
     let mut prog = Program {
         hyper_names: hypers.iter().map(|h| h.name.clone()).collect(),
-        input_names: family
-            .raw_inputs()
-            .iter()
-            .map(|r| r.name.to_string())
+        input_names: family::raw_inputs(family, &def.declared)
+            .into_iter()
+            .map(|r| r.name)
             .collect(),
         ..Program::default()
     };
@@ -160,7 +163,8 @@ pub fn lower(cx: &Ctxt, def: &LossDef) -> Option<(Program, Vec<HyperSlot>)> {
                 prog.input_names[input_slot(input.role)] = input.name.to_string()
             }
             Role::Labels => {
-                for name in prog.input_names.iter_mut().skip(1) {
+                let preset = family.preset_inputs().len();
+                for name in prog.input_names.iter_mut().take(preset).skip(1) {
                     *name = input.name.to_string();
                 }
             }
@@ -176,6 +180,12 @@ pub fn lower(cx: &Ctxt, def: &LossDef) -> Option<(Program, Vec<HyperSlot>)> {
             .inputs
             .iter()
             .map(|i| (i.name.to_string(), i.role))
+            .collect(),
+        declared: def
+            .declared
+            .iter()
+            .enumerate()
+            .map(|(k, d)| (InputId((family.preset_inputs().len() + k) as u8), d.clone()))
             .collect(),
         hypers: hypers.clone(),
         lets: Vec::new(),

@@ -6,6 +6,7 @@ impl Lowerer<'_> {
     pub(super) fn is_reserved(&self, name: &str) -> bool {
         self.hypers.iter().any(|h| h.name == name)
             || self.inputs.iter().any(|(n, _)| n == name)
+            || self.declared.iter().any(|(_, d)| d.name == name)
             || self.scope.iter().any(|(n, _)| n == name)
             || self.family.sets().iter().any(|(s, _)| *s == name)
     }
@@ -13,10 +14,16 @@ impl Lowerer<'_> {
     /// Inputs, hyper-parameters, lets, then indices (innermost last), each once.
     pub(super) fn names_in_scope(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
+        let declared: Vec<String> = self
+            .declared
+            .iter()
+            .map(|(_, d)| d.name.to_string())
+            .collect();
         let all = self
             .inputs
             .iter()
             .map(|(n, _)| n)
+            .chain(declared.iter())
             .chain(self.hypers.iter().map(|h| &h.name))
             .chain(self.lets.iter().map(|(n, _)| n))
             .chain(self.scope.iter().map(|(n, _)| n));
@@ -49,6 +56,12 @@ impl Lowerer<'_> {
         if let Some((_, role)) = self.inputs.iter().find(|(n, _)| *n == name) {
             self.cx
                 .push(diag::input_not_indexed(ident, &name, &role.example(&name)));
+            return None;
+        }
+        if let Some((_, d)) = self.declared.iter().find(|(_, d)| d.name == name) {
+            let example = format!("{name}{}", "[..]".repeat(d.axes.len()));
+            self.cx
+                .push(diag::input_not_indexed(ident, &name, &example));
             return None;
         }
         if self.family.sets().iter().any(|(s, _)| *s == name) {
@@ -138,6 +151,13 @@ impl Lowerer<'_> {
             Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
             _ => None,
         };
+        if let Some((id, d)) = name
+            .as_ref()
+            .and_then(|n| self.declared.iter().find(|(_, d)| d.name == n))
+            .cloned()
+        {
+            return self.declared_element(expr, &indices, id, &d);
+        }
         let Some((name, role)) =
             name.and_then(|n| self.inputs.iter().find(|(m, _)| *m == n).cloned())
         else {
@@ -177,10 +197,7 @@ impl Lowerer<'_> {
         let mut ixs = Vec::new();
         for (axis, (ix_expr, domain)) in indices.iter().zip(axes).enumerate() {
             let ix = self.index(ix_expr)?;
-            let found = match ix {
-                Ix::Var(v) => self.prog.vars[v.0 as usize].domain,
-                Ix::Label(..) => Domain::Classes,
-            };
+            let found = self.ix_domain(ix);
             if found != *domain {
                 self.cx.push(diag::index_domain(
                     *ix_expr,
@@ -212,5 +229,61 @@ impl Lowerer<'_> {
             Role::Amplified => Val::Real(self.amplified(var)),
             Role::SoftConfusion => return None, // refused above
         })
+    }
+
+    /// The set an index ranges over: its variable's, or the set a label indexes.
+    pub(super) fn ix_domain(&self, ix: Ix) -> Domain {
+        match ix {
+            Ix::Var(v) => self.prog.vars[v.0 as usize].domain,
+            Ix::Label(id, _) => self
+                .declared
+                .iter()
+                .find(|(d, _)| *d == id)
+                .and_then(|(_, d)| d.indexes)
+                .unwrap_or(Domain::Classes),
+        }
+    }
+
+    /// `t[i][k]` of a declared input: a real element, or for `Index` a label.
+    fn declared_element(
+        &mut self,
+        expr: &Expr,
+        indices: &[&Expr],
+        id: InputId,
+        d: &DeclaredParam,
+    ) -> Option<Val> {
+        let name = d.name.to_string();
+        if indices.len() != d.axes.len() {
+            self.cx
+                .push(diag::wrong_rank(expr, &name, d.axes.len(), indices.len()));
+            return None;
+        }
+        let mut ixs = Vec::new();
+        for (axis, (ix_expr, domain)) in indices.iter().zip(&d.axes).enumerate() {
+            let ix = self.index(ix_expr)?;
+            let found = self.ix_domain(ix);
+            if found != *domain {
+                self.cx.push(diag::index_domain(
+                    *ix_expr,
+                    &name,
+                    axis,
+                    self.family.set_name(*domain),
+                    self.family.set_name(found),
+                ));
+                return None;
+            }
+            ixs.push(ix);
+        }
+        if d.kind != DeclKind::Index {
+            return Some(Val::Real(self.prog.graph.intern(Op::Input(id, ixs))));
+        }
+        // a label vector is indexed by one variable (its one axis)
+        match ixs.as_slice() {
+            [Ix::Var(var)] => Some(Val::Index(Ix::Label(id, *var))),
+            _ => {
+                self.cx.push(diag::label_of_label(expr, &name));
+                None
+            }
+        }
     }
 }

@@ -19,8 +19,8 @@ impl Lowerer<'_> {
                 self.cx.push(diag::index_as_value(expr, &name));
                 None
             }
-            Val::Index(Ix::Label(..)) => {
-                let name = self.prog.input_names[1].clone();
+            Val::Index(Ix::Label(id, _)) => {
+                let name = self.prog.input_names[id.0 as usize].clone();
                 self.cx.push(diag::labels_as_value(expr, &name));
                 None
             }

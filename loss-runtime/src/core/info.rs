@@ -65,6 +65,66 @@ pub struct InputInfo {
     pub optional: bool,
 }
 
+/// An index set, as a declared input's axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Axis {
+    /// The samples (`N`; the scores family's queries `Q`).
+    Samples,
+    /// The classes (`C`).
+    Classes,
+    /// The references (`M`; the scores family's documents `D`).
+    Refs,
+}
+
+/// What a declared input is to the loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeclaredRole {
+    /// `Traced<..>`: real, with a gradient from the derived backward.
+    Differentiable,
+    /// `Given<..>`: real, constant.
+    Constant,
+    /// `Mask<..>`: 0 or 1, constant.
+    Mask,
+    /// `Index<.., set>`: integer labels into a set.
+    Labels,
+}
+
+impl DeclaredRole {
+    /// In words: `differentiable`, `constant`, `mask` or `labels`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeclaredRole::Differentiable => "differentiable",
+            DeclaredRole::Constant => "constant",
+            DeclaredRole::Mask => "mask",
+            DeclaredRole::Labels => "labels",
+        }
+    }
+}
+
+/// An index set as a declared input names it: the family's name for it and the axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetRef {
+    /// The family's name for the set (`samples`, `classes`, `queries`, …).
+    pub name: &'static str,
+    /// Which size of the batch it is.
+    pub axis: Axis,
+}
+
+/// An input a loss declares on top of its family's (`t: Given<samples, classes>`).
+#[derive(Clone, Copy, Debug)]
+pub struct DeclaredInfo {
+    /// The parameter's name, as the call passes it and `evaluate` accepts it by.
+    pub name: &'static str,
+    /// Shape in symbols (`[N, C]`).
+    pub shape: &'static str,
+    /// Differentiable, constant, mask or labels.
+    pub role: DeclaredRole,
+    /// Its axes, in order.
+    pub axes: &'static [SetRef],
+    /// For labels: the set they index.
+    pub indexes: Option<SetRef>,
+}
+
 /// The type of a hyper-parameter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HyperKind {
@@ -106,4 +166,7 @@ pub struct LossInfo {
     pub definition: &'static str,
     /// The derived gradient, in readable math.
     pub gradient: &'static str,
+    /// The inputs it declares beyond the family's, in declaration order (passed after the
+    /// family's primary input, as a tuple).
+    pub declared: &'static [DeclaredInfo],
 }

@@ -58,6 +58,47 @@ where
     T: Tape<E, Cpu>,
     B: 'static + FnOnce(E, &mut [E]),
 {
+    attach_with(input, value, move |seed, grad| {
+        backward(seed, grad);
+        Vec::new()
+    })
+}
+
+/// Where the gradient of a further traced input goes: adds a row-major gradient into
+/// that input's entry of dfdx's gradients (see [`crate::family::declared`]).
+pub type Sink<E> = Box<dyn FnOnce(&mut Gradients<E, Cpu>, &[E]) -> Result<(), CpuError>>;
+
+/// A sink for the traced tensor `input` (made contiguous by the caller): adds a gradient
+/// of its `numel` elements into its own.
+pub fn sink<S: Shape, E: Dtype>(input: &Tensor<S, E, Cpu>, numel: usize) -> Sink<E> {
+    let ghost = input.ghost();
+    Box::new(move |grads, g| {
+        let dst = grads.get_or_alloc_mut(&ghost)?;
+        if dst.len() != numel || g.len() != numel {
+            return Err(CpuError::WrongNumElements);
+        }
+        for (d, s) in dst.iter_mut().zip(g) {
+            *d += *s;
+        }
+        Ok(())
+    })
+}
+
+/// [`attach`] for a loss with further traced inputs, in one tape node: `backward(seed,
+/// grad)` writes the primary input's gradient in place and returns the others' (each a
+/// row-major buffer with the [`Sink`] that adds it where it belongs). Their tapes must
+/// already be merged into `input`'s.
+pub fn attach_with<S, E, T, B>(
+    input: Tensor<S, E, Cpu, T>,
+    value: E,
+    backward: B,
+) -> Tensor<(), E, Cpu, T>
+where
+    S: Shape,
+    E: Dtype,
+    T: Tape<E, Cpu>,
+    B: 'static + FnOnce(E, &mut [E]) -> Vec<(Vec<E>, Sink<E>)>,
+{
     let numel = input.shape().num_elements();
     // a no-op (same id, no copy) when `input` is already contiguous
     let input = if T::OWNS_TAPE {
@@ -78,7 +119,9 @@ where
             if grad.len() != numel {
                 return Err(CpuError::WrongNumElements);
             }
-            backward(seed, grad.as_mut_slice());
+            for (g, sink) in backward(seed, grad.as_mut_slice()) {
+                sink(grads, &g)?;
+            }
             Ok(())
         });
     }

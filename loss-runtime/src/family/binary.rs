@@ -11,6 +11,7 @@ use crate::core::kernel::Kernel;
 use crate::core::real::Real;
 use crate::core::tape;
 use crate::error::LossError;
+use crate::family::declared::Declared;
 
 /// Marks binary predictions as logits rather than probabilities.
 ///
@@ -124,6 +125,23 @@ where
     E: Dtype + Real,
     T: Tape<E, Cpu>,
 {
+    try_forward_declared(kernel, preds, targets, from_logits, Declared::none())
+}
+
+/// [`try_forward`] with the loss's declared inputs (see [`super::declared`]).
+pub fn try_forward_declared<K, S, E, T>(
+    kernel: &K,
+    preds: Tensor<S, E, Cpu, T>,
+    targets: &Tensor<S, E, Cpu>,
+    from_logits: bool,
+    declared: Declared<E>,
+) -> Result<Tensor<(), E, Cpu, T>, LossError>
+where
+    K: Kernel,
+    S: Shape,
+    E: Dtype + Real,
+    T: Tape<E, Cpu>,
+{
     kernel.validate_for::<E>()?;
     let pred_name = if from_logits { "logits" } else { "probs" };
     let p = tape::try_read("a copy of the predictions", &preds)?;
@@ -140,7 +158,14 @@ where
         from_logits,
         ..super::Layout::samples(n)
     };
-    super::run(kernel, (preds, pred_name), vec![p, y], Vec::new(), layout)
+    super::run(
+        kernel,
+        (preds, pred_name),
+        vec![p, y],
+        Vec::new(),
+        layout,
+        declared,
+    )
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use crate::core::kernel::Kernel;
 use crate::core::real::Real;
 use crate::core::tape;
 use crate::error::LossError;
+use crate::family::declared::Declared;
 
 /// The inputs of the logits family, in call order.
 pub const INPUTS: &[InputInfo] = &[
@@ -67,6 +68,22 @@ where
     E: Dtype + Real,
     T: Tape<E, Cpu>,
 {
+    try_forward_declared(kernel, logits, labels, Declared::none())
+}
+
+/// [`try_forward`] with the loss's declared inputs (see [`super::declared`]).
+pub fn try_forward_declared<K, S, E, T>(
+    kernel: &K,
+    logits: Tensor<S, E, Cpu, T>,
+    labels: &[usize],
+    declared: Declared<E>,
+) -> Result<Tensor<(), E, Cpu, T>, LossError>
+where
+    K: Kernel,
+    S: Shape,
+    E: Dtype + Real,
+    T: Tape<E, Cpu>,
+{
     kernel.validate_for::<E>()?;
     let z = tape::try_read("a copy of `logits`", &logits)?;
     let (n, c) = check_inputs(logits.shape().concrete().as_ref(), &z, labels)?;
@@ -81,6 +98,7 @@ where
         vec![z],
         vec![labels.to_vec()],
         layout,
+        declared,
     )
 }
 

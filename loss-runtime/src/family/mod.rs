@@ -3,6 +3,7 @@
 //! to the tape.
 
 pub mod binary;
+pub mod declared;
 pub mod dynamic;
 pub mod logits;
 pub mod pairs;
@@ -16,6 +17,7 @@ use crate::core::kernel::{Batch, Kernel, Workspace};
 use crate::core::real::Real;
 use crate::core::tape;
 use crate::error::LossError;
+use declared::Declared;
 
 thread_local! {
     /// Set while a caller that checks the gradients itself (the dynamic evaluator, which
@@ -79,9 +81,10 @@ impl Layout {
 pub(crate) fn run<K, S, E, T>(
     kernel: &K,
     (input, input_name): (Tensor<S, E, Cpu, T>, &'static str),
-    values: Vec<Vec<E>>,
-    labels: Vec<Vec<usize>>,
+    mut values: Vec<Vec<E>>,
+    mut labels: Vec<Vec<usize>>,
     layout: Layout,
+    declared: Declared<E>,
 ) -> Result<Tensor<(), E, Cpu, T>, LossError>
 where
     K: Kernel,
@@ -89,6 +92,7 @@ where
     E: Dtype + Real,
     T: Tape<E, Cpu>,
 {
+    let traced = declared.lay_out(&layout, input_name, &mut values, &mut labels)?;
     let mut ws = Workspace::default();
     let value = {
         let v: Vec<&[E]> = values.iter().map(Vec::as_slice).collect();
@@ -101,12 +105,18 @@ where
         return Ok(tape::attach(input, value, |_: E, _: &mut [E]| {}));
     }
     let kernel = kernel.clone();
-    Ok(tape::attach(input, value, move |seed, grad| {
+    Ok(tape::attach_with(input, value, move |seed, grad| {
         #[cfg(debug_assertions)]
         let was_finite: Vec<bool> = grad.iter().map(|g| g.is_finite()).collect();
         let v: Vec<&[E]> = values.iter().map(Vec::as_slice).collect();
         let l: Vec<&[usize]> = labels.iter().map(Vec::as_slice).collect();
-        kernel.kernel_backward(&layout.batch(&v, &l), &ws, seed, &mut [grad]);
+        // the primary's gradient in place, then one buffer per traced declared input
+        let mut extra: Vec<Vec<E>> = traced.iter().map(|(n, _)| vec![E::zero(); *n]).collect();
+        {
+            let mut grads: Vec<&mut [E]> = vec![&mut *grad];
+            grads.extend(extra.iter_mut().map(Vec::as_mut_slice));
+            kernel.kernel_backward(&layout.batch(&v, &l), &ws, seed, &mut grads);
+        }
         #[cfg(debug_assertions)]
         if seed.is_finite() && !GRADIENTS_CHECKED_BY_CALLER.with(Cell::get) {
             if let Some(index) = (0..grad.len()).find(|&k| was_finite[k] && !grad[k].is_finite()) {
@@ -121,6 +131,11 @@ where
                 );
             }
         }
+        extra
+            .into_iter()
+            .zip(traced)
+            .filter_map(|(g, (_, sink))| sink.map(|s| (g, s)))
+            .collect()
     }))
 }
 

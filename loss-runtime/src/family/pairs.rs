@@ -247,6 +247,7 @@ where
         vec![s],
         vec![labels, ref_labels],
         layout(n, m, exclude_self),
+        super::declared::Declared::none(),
     )
 }
 

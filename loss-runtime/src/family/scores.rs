@@ -9,6 +9,7 @@ use crate::core::kernel::Kernel;
 use crate::core::real::Real;
 use crate::core::tape;
 use crate::error::LossError;
+use crate::family::declared::Declared;
 
 /// The inputs of the scores family, in call order.
 pub const INPUTS: &[InputInfo] = &[
@@ -74,6 +75,22 @@ where
     E: Dtype + Real,
     T: Tape<E, Cpu>,
 {
+    try_forward_declared(kernel, scores, relevance, Declared::none())
+}
+
+/// [`try_forward`] with the loss's declared inputs (see [`super::declared`]).
+pub fn try_forward_declared<K, S, E, T>(
+    kernel: &K,
+    scores: Tensor<S, E, Cpu, T>,
+    relevance: &Tensor<S, E, Cpu>,
+    declared: Declared<E>,
+) -> Result<Tensor<(), E, Cpu, T>, LossError>
+where
+    K: Kernel,
+    S: Shape,
+    E: Dtype + Real,
+    T: Tape<E, Cpu>,
+{
     kernel.validate_for::<E>()?;
     let s = tape::try_read("a copy of `scores`", &scores)?;
     let r = tape::try_read("a copy of `relevance`", relevance)?;
@@ -87,5 +104,12 @@ where
         refs: d,
         ..super::Layout::samples(q)
     };
-    super::run(kernel, (scores, "scores"), vec![s, r], Vec::new(), layout)
+    super::run(
+        kernel,
+        (scores, "scores"),
+        vec![s, r],
+        Vec::new(),
+        layout,
+        declared,
+    )
 }

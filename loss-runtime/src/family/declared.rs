@@ -1,0 +1,265 @@
+//! Declared inputs (`t: Given<samples, classes>`, `a: Traced<samples, classes>`,
+//! `m: Mask<..>`, `g: Index<samples, classes>`): the inputs a loss takes on top of its
+//! family's, written once for every family.
+//!
+//! The generated `Loss` impl of a loss that declares inputs takes a tuple `(primary,
+//! decl1, decl2, …)`; it hands each declared argument to a [`Declared`] in declaration
+//! order, then calls the family adapter with it. [`super::run`] validates them against
+//! the batch's sizes, appends them to the batch after the family's own inputs (reals to
+//! `values`, labels to `labels`, the order the compiler assigns), and writes the
+//! gradient of every traced one from the same backward op as the primary's.
+
+use dfdx::prelude::*;
+
+use crate::core::info::{Axis, DeclaredInfo, DeclaredRole};
+use crate::core::kernel::Kernel;
+use crate::core::real::Real;
+use crate::core::tape::{self, Sink};
+use crate::error::LossError;
+
+/// A constant real input: a tape-free tensor, a slice or a vector.
+pub trait ConstantInput<E> {
+    /// The dimensions (one for a slice) and the elements in row-major order.
+    fn into_values(self, name: &'static str) -> Result<(Vec<usize>, Vec<E>), LossError>;
+}
+
+impl<S: Shape, E: Dtype> ConstantInput<E> for Tensor<S, E, Cpu> {
+    fn into_values(self, name: &'static str) -> Result<(Vec<usize>, Vec<E>), LossError> {
+        let dims = self.shape().concrete().into_iter().collect();
+        Ok((dims, tape::try_read(name, &self)?))
+    }
+}
+
+impl<S: Shape, E: Dtype> ConstantInput<E> for &Tensor<S, E, Cpu> {
+    fn into_values(self, name: &'static str) -> Result<(Vec<usize>, Vec<E>), LossError> {
+        let dims = self.shape().concrete().into_iter().collect();
+        Ok((dims, tape::try_read(name, self)?))
+    }
+}
+
+impl<E: Copy> ConstantInput<E> for &[E] {
+    fn into_values(self, _: &'static str) -> Result<(Vec<usize>, Vec<E>), LossError> {
+        Ok((vec![self.len()], self.to_vec()))
+    }
+}
+
+impl<E: Copy> ConstantInput<E> for &Vec<E> {
+    fn into_values(self, _: &'static str) -> Result<(Vec<usize>, Vec<E>), LossError> {
+        Ok((vec![self.len()], self.clone()))
+    }
+}
+
+impl<E> ConstantInput<E> for Vec<E> {
+    fn into_values(self, _: &'static str) -> Result<(Vec<usize>, Vec<E>), LossError> {
+        Ok((vec![self.len()], self))
+    }
+}
+
+/// Labels: a slice or a vector of indices.
+pub trait LabelInput {
+    /// The labels.
+    fn into_labels(self) -> Vec<usize>;
+}
+
+impl LabelInput for &[usize] {
+    fn into_labels(self) -> Vec<usize> {
+        self.to_vec()
+    }
+}
+
+impl LabelInput for &Vec<usize> {
+    fn into_labels(self) -> Vec<usize> {
+        self.clone()
+    }
+}
+
+impl LabelInput for Vec<usize> {
+    fn into_labels(self) -> Vec<usize> {
+        self
+    }
+}
+
+/// A traced input's element count and where its gradient goes (`None`: untraced).
+pub(crate) type TracedSlot<E> = (usize, Option<Sink<E>>);
+
+/// One declared argument as read.
+#[derive(Clone, Debug)]
+enum Data<E> {
+    Values { dims: Vec<usize>, data: Vec<E> },
+    Labels(Vec<usize>),
+}
+
+/// The declared arguments of one call, in declaration order, with where the gradient of
+/// each traced one goes.
+pub struct Declared<E: Dtype> {
+    infos: &'static [DeclaredInfo],
+    args: Vec<Data<E>>,
+    /// One per `Traced` input, in order; `None` for one passed without a tape.
+    sinks: Vec<Option<Sink<E>>>,
+}
+
+impl<E: Dtype> Declared<E> {
+    /// No declared inputs (the families' own impls).
+    pub fn none() -> Self {
+        Self {
+            infos: &[],
+            args: Vec::new(),
+            sinks: Vec::new(),
+        }
+    }
+
+    /// Collects the declared inputs of `K`.
+    pub fn of<K: Kernel>() -> Self {
+        Self {
+            infos: K::INFO.declared,
+            ..Self::none()
+        }
+    }
+
+    /// The info of the next argument.
+    fn next_info(&self) -> &'static DeclaredInfo {
+        &self.infos[self.args.len()]
+    }
+
+    /// The next argument, a `Given` or a `Mask`.
+    pub fn constant<A: ConstantInput<E>>(&mut self, arg: A) -> Result<(), LossError> {
+        let (dims, data) = arg.into_values(self.next_info().name)?;
+        self.args.push(Data::Values { dims, data });
+        Ok(())
+    }
+
+    /// The next argument, an `Index`.
+    pub fn labels<A: LabelInput>(&mut self, arg: A) -> Result<(), LossError> {
+        self.args.push(Data::Labels(arg.into_labels()));
+        Ok(())
+    }
+
+    /// The next argument, a `Traced` tensor: reads it and merges its tape into
+    /// `primary`'s, which is returned. A permuted or broadcast tensor is made contiguous
+    /// first (as [`tape::attach`] does for the primary), so its gradient reaches its own
+    /// storage through its strides.
+    pub fn traced<S, S2, T, T2>(
+        &mut self,
+        primary: Tensor<S, E, Cpu, T>,
+        arg: Tensor<S2, E, Cpu, T2>,
+    ) -> Result<Tensor<S, E, Cpu, T>, LossError>
+    where
+        S: Shape,
+        S2: Shape,
+        T: Tape<E, Cpu> + Merge<T2>,
+        T2: Tape<E, Cpu>,
+    {
+        let name = self.next_info().name;
+        let arg = if T2::OWNS_TAPE { arg.contiguous() } else { arg };
+        let dims: Vec<usize> = arg.shape().concrete().into_iter().collect();
+        let data = tape::try_read(name, &arg)?;
+        let (arg, arg_tape) = arg.split_tape();
+        self.sinks
+            .push(T2::OWNS_TAPE.then(|| tape::sink(&arg, data.len())));
+        self.args.push(Data::Values { dims, data });
+        let (primary, tape) = primary.split_tape();
+        Ok(primary.put_tape(tape.merge(arg_tape)))
+    }
+
+    /// Checks every argument against the batch's sizes (`primary` fixed them) and
+    /// appends it to `values` or `labels`. Returns the gradient sinks, in order.
+    pub(crate) fn lay_out(
+        self,
+        sizes: &super::Layout,
+        primary: &'static str,
+        values: &mut Vec<Vec<E>>,
+        labels: &mut Vec<Vec<usize>>,
+    ) -> Result<Vec<TracedSlot<E>>, LossError>
+    where
+        E: Real,
+    {
+        if self.args.len() != self.infos.len() {
+            return Err(LossError::BadShape {
+                input: "declared inputs",
+                shape: vec![self.args.len()],
+                expected: "one argument per declared input",
+            });
+        }
+        let size = |axis: Axis| match axis {
+            Axis::Samples => sizes.samples,
+            Axis::Classes => sizes.classes,
+            Axis::Refs => sizes.refs,
+        };
+        let mut traced = Vec::new();
+        for (info, arg) in self.infos.iter().zip(self.args) {
+            let expected: Vec<usize> = info.axes.iter().map(|a| size(a.axis)).collect();
+            match arg {
+                Data::Values { dims, data } => {
+                    check_dims(info, primary, &expected, &dims)?;
+                    super::check_finite(info.name, &expected, &data)?;
+                    if info.role == DeclaredRole::Mask {
+                        if let Some(index) =
+                            data.iter().position(|&x| x != E::zero() && x != E::one())
+                        {
+                            return Err(LossError::NotAMask {
+                                input: info.name,
+                                index,
+                                value: data[index].to_f64(),
+                            });
+                        }
+                    }
+                    if info.role == DeclaredRole::Differentiable {
+                        traced.push(data.len());
+                    }
+                    values.push(data);
+                }
+                Data::Labels(data) => {
+                    check_dims(info, primary, &expected, &[data.len()])?;
+                    if let Some(set) = info.indexes {
+                        let n = size(set.axis);
+                        if let Some(index) = data.iter().position(|&l| l >= n) {
+                            return Err(LossError::IndexOutOfRange {
+                                input: info.name,
+                                index,
+                                label: data[index],
+                                set: set.name,
+                                size: n,
+                            });
+                        }
+                    }
+                    labels.push(data);
+                }
+            }
+        }
+        Ok(traced.into_iter().zip(self.sinks).collect())
+    }
+}
+
+/// `dims` against the sizes of `info`'s axes: each shared axis must agree with the
+/// batch (an [`LossError::AxisMismatch`] naming both inputs and the set); a flat slice
+/// of the right length is accepted for any rank.
+fn check_dims(
+    info: &DeclaredInfo,
+    primary: &'static str,
+    expected: &[usize],
+    dims: &[usize],
+) -> Result<(), LossError> {
+    if dims.len() == expected.len() {
+        for ((&want, &got), set) in expected.iter().zip(dims).zip(info.axes) {
+            if want != got {
+                return Err(LossError::AxisMismatch {
+                    axis: set.name,
+                    expected_by: primary,
+                    expected: want,
+                    found_in: info.name,
+                    found: got,
+                });
+            }
+        }
+        return Ok(());
+    }
+    let count: usize = expected.iter().product();
+    if dims.len() == 1 && dims[0] == count {
+        return Ok(());
+    }
+    Err(LossError::BadShape {
+        input: info.name,
+        shape: dims.to_vec(),
+        expected: info.shape,
+    })
+}
