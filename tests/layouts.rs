@@ -250,7 +250,15 @@ where
 
 #[test]
 fn logits_losses_in_every_layout() {
-    let names = [check_logits(&SoftmaxCrossEntropy::default())];
+    let names = [
+        check_logits(&SoftmaxCrossEntropy::default()),
+        check_logits(&ZLoss::default()),
+        check_logits(&CompSum::default().with_tau(1.5)),
+        check_logits(&LdrKl::default()),
+        // the paper's target: with identical rows (the broadcast case) the code's target
+        // equals the prediction and the gradient vanishes
+        check_logits(&DepictClusteringCe::default().with_paper_target(true)),
+    ];
     assert_covers_family(Family::Logits, &names);
 }
 
