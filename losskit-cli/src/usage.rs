@@ -63,7 +63,7 @@ fn operand(command: &str) -> Option<&'static str> {
     }
 }
 
-/// The long options of `command`, as `` `--a`, `--b` and `--c` ``.
+/// The long options of `command`, as `` `--a`, `--b` and `--c` `` (`--help` aside).
 fn options(command: &clap::Command) -> String {
     let names: Vec<String> = command
         .get_arguments()
@@ -72,7 +72,7 @@ fn options(command: &clap::Command) -> String {
         .map(|long| format!("`--{long}`"))
         .collect();
     match names.split_last() {
-        None => "none".to_string(),
+        None => "only `--help`".to_string(),
         Some((last, [])) => last.clone(),
         Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
     }

@@ -407,7 +407,7 @@ fn usage_errors_are_one_line() {
             "unknown option `--jsn` to `losskit list` (did you mean `--json`?); it takes `--json`",
         ),
         (&["list", "--json=yes"], "--json"),
-        (&["eval", "--case", "x.json"], "unknown option `--case` to `losskit eval`"),
+        (&["eval", "--case", "x.json"], "unknown option `--case` to `losskit eval`; it takes only `--help`"),
         (&["eval"], "`losskit eval` needs a case file: `losskit eval <CASE.json>`"),
         (&["gpw"], "`losskit gpw` needs a pairs loss: `losskit gpw <LOSS>`"),
         (
@@ -419,7 +419,7 @@ fn usage_errors_are_one_line() {
         (&["gpw", "multi_similarity", "--classes=0"], "`--classes` must be an integer from 1 to"),
         (&["gpw", "multi_similarity", "--seed", "-1"], "`--seed` must be a non-negative integer, not `-1`"),
         (&["gpw", "multi_similarity", "--seed", "x"], "`--seed` must be a non-negative integer"),
-        (&["help", "nosuch"], "nosuch"),
+        (&["help", "nosuch"], "unknown command `nosuch`"),
     ];
     for (args, needle) in cases {
         let out = losskit(args, "");
