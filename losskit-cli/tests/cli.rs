@@ -379,13 +379,65 @@ fn help_and_version() {
     for flag in ["--help", "-h", "help"] {
         let out = losskit(&[flag], "");
         assert!(out.status.success());
+        assert!(out.stderr.is_empty());
         let text = stdout(&out);
         assert!(text.contains("losskit list [--json]") && text.contains("losskit eval CASE.json"));
         assert!(text.contains("losskit gpw LOSS"));
+        assert!(text.contains("Exit status: 0 on success, 2 on any problem"));
     }
-    let out = losskit(&["--version"], "");
-    assert!(out.status.success());
-    assert!(stdout(&out).starts_with("losskit "));
+    for flag in ["--version", "-V"] {
+        let out = losskit(&[flag], "");
+        assert!(out.status.success());
+        assert_eq!(
+            stdout(&out),
+            format!("losskit {}\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}
+
+/// Every subcommand has its own help, through `-h`, `--help` and `losskit help NAME`,
+/// naming its usage, its arguments and its options; `help` prints on stdout, exit 0.
+#[test]
+fn every_subcommand_has_help() {
+    let expected: &[(&str, &[&str])] = &[
+        ("list", &["Usage: losskit list", "--json"]),
+        (
+            "eval",
+            &[
+                "Usage: losskit eval <CASE.json>",
+                "`-` to read it from stdin",
+                "\"params\": {\"epsilon\": 1e-6}",
+                "Inputs by family",
+                "scores   \"scores\" [Q, D]",
+            ],
+        ),
+        (
+            "gpw",
+            &[
+                "Usage: losskit gpw [OPTIONS] <LOSS>",
+                "--out <weights.png>",
+                "--n <N>",
+                "--classes <C>",
+                "--dim <D>",
+                "--seed <S>",
+                "[default: 64]",
+            ],
+        ),
+    ];
+    for (command, needles) in expected {
+        for args in [[command, "--help"], [command, "-h"], ["help", command]] {
+            let out = losskit(&args, "");
+            assert!(out.status.success(), "{args:?}");
+            assert!(out.stderr.is_empty(), "{args:?}");
+            let text = stdout(&out);
+            for needle in *needles {
+                assert!(text.contains(needle), "{args:?} lacks {needle:?}:\n{text}");
+            }
+        }
+    }
+    // `--help` is the long form: gpw's description of the batch is only there
+    let long = stdout(&losskit(&["gpw", "--help"], ""));
+    assert!(long.contains("Gaussian clusters in D dimensions"), "{long}");
 }
 
 /// Asserts exit status 2, nothing on stdout, and one stderr line containing `needle`.
@@ -416,7 +468,7 @@ fn command_line_errors() {
     let cases: &[(&[&str], &str)] = &[
         (&[], "missing command"),
         (&["lst"], "unknown command `lst` (did you mean `list`?)"),
-        (&["list", "--jsn"], "unknown argument `--jsn`"),
+        (&["list", "--jsn"], "unknown option `--jsn`"),
         (&["eval"], "needs a case file"),
         (&["eval", "a.json", "b.json"], "takes one case file"),
         (&["eval", "/no/such/case.json"], "cannot read case file"),
@@ -424,6 +476,62 @@ fn command_line_errors() {
     for (args, needle) in cases {
         assert_fails(&losskit(args, ""), needle, &format!("{args:?}"));
     }
+}
+
+/// clap's usage errors, reworded: exit 2 and one line naming the argument, never clap's
+/// several-line report with its usage and tip.
+#[test]
+fn usage_errors_are_one_line() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--foo"], "unknown option `--foo` to `losskit`"),
+        (&["-x"], "unknown option `-x` to `losskit`"),
+        (&["list", "extra"], "unexpected argument `extra` to `losskit list`"),
+        (
+            &["list", "--jsn"],
+            "unknown option `--jsn` to `losskit list` (did you mean `--json`?); it takes `--json`",
+        ),
+        (&["list", "--json=yes"], "--json"),
+        (&["eval", "--case", "x.json"], "unknown option `--case` to `losskit eval`; it takes only `--help`"),
+        (&["eval"], "`losskit eval` needs a case file: `losskit eval <CASE.json>`"),
+        (&["gpw"], "`losskit gpw` needs a pairs loss: `losskit gpw <LOSS>`"),
+        (
+            &["gpw", "multi_similarity", "--ot", "w.png"],
+            "unknown option `--ot` to `losskit gpw` (did you mean `--out`?); it takes `--out`, `--n`, `--classes`, `--dim` and `--seed`",
+        ),
+        (&["gpw", "multi_similarity", "--out"], "`--out` needs a value"),
+        (&["gpw", "multi_similarity", "--n", "2000"], "`--n` must be an integer from 2 to 1024, not `2000`"),
+        (&["gpw", "multi_similarity", "--classes=0"], "`--classes` must be an integer from 1 to"),
+        (&["gpw", "multi_similarity", "--seed", "-1"], "`--seed` must be a non-negative integer, not `-1`"),
+        (&["gpw", "multi_similarity", "--seed", "x"], "`--seed` must be a non-negative integer"),
+        (&["help", "nosuch"], "unknown command `nosuch`"),
+    ];
+    for (args, needle) in cases {
+        let out = losskit(args, "");
+        assert_fails(&out, needle, &format!("{args:?}"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("losskit: "), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("Usage:") && !stderr.contains("tip:"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// An argument that is not UTF-8 is named (lossily), not a panic.
+#[cfg(unix)]
+#[test]
+fn a_non_utf8_argument_is_one_line() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    let bad = OsStr::from_bytes(b"multi\xffsimilarity");
+    let out = Command::new(env!("CARGO_BIN_EXE_losskit"))
+        .arg("gpw")
+        .arg(bad)
+        .output()
+        .expect("the losskit binary runs");
+    assert_fails(&out, "is not valid UTF-8", "a non-UTF-8 loss name");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("multi\u{fffd}similarity"));
 }
 
 #[test]
@@ -1059,7 +1167,7 @@ fn gpw_errors() {
         ),
         (
             &["gpw", "multi_similarity", "multi_similarity"],
-            "takes one loss",
+            "takes one pairs loss",
         ),
     ];
     for (args, needle) in cases {
