@@ -111,7 +111,7 @@ pub struct SetRef {
 }
 
 /// An input a loss declares on top of its family's (`t: Given<samples, classes>`).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DeclaredInfo {
     /// The parameter's name, as the call passes it and `evaluate` accepts it by.
     pub name: &'static str,
