@@ -264,15 +264,17 @@ mod tests {
         a: Traced<samples, classes>,
         g: Index<samples, classes>,
     ) -> PerSample {
-        w[i] * (logsumexp(classes, |k| z[i][k]) - z[i][y[i]])
-            + logsumexp(classes, |k| a[i][k])
+        w[i] * (logsumexp(classes, |k| z[i][k]) - z[i][y[i]]) + logsumexp(classes, |k| a[i][k])
             - a[i][g[i]]
     }
 
     #[test]
     fn an_entry_evaluates_declared_inputs_by_name() {
         let entry = Entry::of::<SecondHead>();
-        let (z, a) = ([1.0, -2.0, 0.5, 0.0, 1.0, 2.0], [0.3, 0.1, -0.4, 2.0, 0.0, 1.0]);
+        let (z, a) = (
+            [1.0, -2.0, 0.5, 0.0, 1.0, 2.0],
+            [0.3, 0.1, -0.4, 2.0, 0.0, 1.0],
+        );
         let inputs = [
             Input::new("logits", vec![2, 3], z.to_vec()),
             Input::new("labels", vec![2], vec![0.0, 2.0]),

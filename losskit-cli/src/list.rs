@@ -22,7 +22,10 @@ pub struct ListArgs {
 /// Runs `losskit list`; returns what to print.
 pub fn run(args: &ListArgs) -> Result<String> {
     if args.json {
-        let all = catalogue::all().iter().map(|e| entry_json(e.info)).collect();
+        let all = catalogue::all()
+            .iter()
+            .map(|e| entry_json(e.info))
+            .collect();
         let mut out = serde_json::to_string_pretty(&Value::Array(all))
             .map_err(|e| Failure(format!("cannot write JSON: {e}")))?;
         out.push('\n');
@@ -179,7 +182,9 @@ fn entry_json(info: &LossInfo) -> Value {
     obj.insert("paper".into(), info.paper.into());
     obj.insert("summary".into(), info.summary.into());
     let family = info.family.inputs().iter().map(input_json);
-    let inputs = family.chain(info.declared.iter().map(declared_json)).collect();
+    let inputs = family
+        .chain(info.declared.iter().map(declared_json))
+        .collect();
     obj.insert("inputs".into(), Value::Array(inputs));
     let hypers = info.hypers.iter().map(hyper_json).collect();
     obj.insert("hypers".into(), Value::Array(hypers));
@@ -258,7 +263,8 @@ mod tests {
     ) -> PerSample {
         let lz = logsumexp(classes, |k| z[i][k]);
         let la = logsumexp(classes, |k| a[i][k]);
-        m[i] * (lz - z[i][y[i]] + la - a[i][g[i]]) + sum(classes, |k| t[i][k] * sq(z[i][k] - a[i][k]))
+        m[i] * (lz - z[i][y[i]] + la - a[i][g[i]])
+            + sum(classes, |k| t[i][k] * sq(z[i][k] - a[i][k]))
     }
 
     #[test]
