@@ -397,7 +397,7 @@ pub fn evaluate<K: Kernel + Default>(
     precision: Precision,
 ) -> Result<Evaluation, EvalError> {
     let kernel = configured::<K>(params)?;
-    let (given, declared) = resolve(&K::INFO, inputs)?;
+    let (given, declared) = resolve(K::INFO, inputs)?;
     match precision {
         Precision::F32 => run::<K, f32>(&kernel, &given, &declared),
         Precision::F64 => run::<K, f64>(&kernel, &given, &declared),
@@ -1073,7 +1073,7 @@ pub fn pair_weights<K: Kernel + Default>(
     }
     let kernel = configured::<K>(params)?;
     kernel.validate_for::<f64>()?;
-    let (given, _) = resolve(&K::INFO, inputs)?;
+    let (given, _) = resolve(K::INFO, inputs)?;
     let p = pairs_given(K::INFO.name, &given)?;
     let dev: Cpu = Default::default();
     let metric = kernel.metric();
