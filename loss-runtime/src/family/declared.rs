@@ -4,7 +4,7 @@
 //!
 //! The generated `Loss` impl of a loss that declares inputs takes a tuple `(primary,
 //! decl1, decl2, …)`; it hands each declared argument to a [`Declared`] in declaration
-//! order, then calls the family adapter with it. [`super::run`] validates them against
+//! order, then calls the family adapter with it. `family::run` validates them against
 //! the batch's sizes, appends them to the batch after the family's own inputs (reals to
 //! `values`, labels to `labels`, the order the compiler assigns), and writes the
 //! gradient of every traced one from the same backward op as the primary's.
