@@ -150,6 +150,7 @@ pub fn find(name: &str) -> Option<&'static Entry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Axis, DeclaredRole, LossInfo};
 
     #[test]
     fn names_are_unique_and_found() {
@@ -195,20 +196,118 @@ mod tests {
             ),
         ];
         for entry in all() {
-            let inputs: &[Input] = match entry.info.family {
-                Family::Binary => &binary,
-                Family::Logits => &logits,
-                Family::Pairs => &pairs,
-                Family::Scores => &scores,
+            // (samples, classes, refs) of each family's case
+            let (inputs, sizes): (&[Input], _) = match entry.info.family {
+                Family::Binary => (&binary, (3, 1, 1)),
+                Family::Logits => (&logits, (2, 3, 1)),
+                Family::Pairs => (&pairs, (6, 1, 6)),
+                Family::Scores => (&scores, (2, 1, 6)),
             };
+            let mut inputs = inputs.to_vec();
+            inputs.extend(declared_inputs(entry.info, sizes));
+            let traced = entry
+                .info
+                .declared
+                .iter()
+                .filter(|d| d.role == DeclaredRole::Differentiable);
             for precision in Precision::ALL {
-                let out = entry.evaluate(inputs, &[], precision).unwrap();
+                let out = entry.evaluate(&inputs, &[], precision).unwrap();
                 assert!(out.loss.is_finite(), "{}", entry.name());
-                assert_eq!(out.grads.len(), 1);
+                assert_eq!(out.grads.len(), 1 + traced.clone().count());
                 assert_eq!(out.grads[0].shape, inputs[0].shape);
-                assert!(out.grads[0].values.iter().all(|g| g.is_finite()));
+                for (g, d) in out.grads[1..].iter().zip(traced.clone()) {
+                    assert_eq!(g.input, d.name);
+                }
+                assert!(out
+                    .grads
+                    .iter()
+                    .all(|g| g.values.iter().all(|x| x.is_finite())));
             }
         }
+    }
+
+    /// An input for each of `info`'s declared inputs, shaped from the batch's `(samples,
+    /// classes, refs)`: labels 0, masks 1, reals in `(0, 1)`.
+    fn declared_inputs(info: &LossInfo, (n, c, m): (usize, usize, usize)) -> Vec<Input> {
+        info.declared
+            .iter()
+            .map(|d| {
+                let shape: Vec<usize> = d
+                    .axes
+                    .iter()
+                    .map(|a| match a.axis {
+                        Axis::Samples => n,
+                        Axis::Classes => c,
+                        Axis::Refs => m,
+                    })
+                    .collect();
+                let len = shape.iter().product();
+                let values = match d.role {
+                    DeclaredRole::Labels => vec![0.0; len],
+                    DeclaredRole::Mask => vec![1.0; len],
+                    DeclaredRole::Differentiable | DeclaredRole::Constant => {
+                        (0..len).map(|k| (k as f64 + 0.5) / len as f64).collect()
+                    }
+                };
+                Input::new(d.name, shape, values)
+            })
+            .collect()
+    }
+
+    /// A user's logits loss with a constant, a traced and a labels input: its entry
+    /// evaluates it by the declared names, with a gradient for the traced one.
+    #[crate::loss(logits)]
+    fn second_head(
+        z: Logits,
+        y: Labels,
+        w: Given<samples>,
+        a: Traced<samples, classes>,
+        g: Index<samples, classes>,
+    ) -> PerSample {
+        w[i] * (logsumexp(classes, |k| z[i][k]) - z[i][y[i]]) + logsumexp(classes, |k| a[i][k])
+            - a[i][g[i]]
+    }
+
+    #[test]
+    fn an_entry_evaluates_declared_inputs_by_name() {
+        let entry = Entry::of::<SecondHead>();
+        let (z, a) = (
+            [1.0, -2.0, 0.5, 0.0, 1.0, 2.0],
+            [0.3, 0.1, -0.4, 2.0, 0.0, 1.0],
+        );
+        let inputs = [
+            Input::new("logits", vec![2, 3], z.to_vec()),
+            Input::new("labels", vec![2], vec![0.0, 2.0]),
+            Input::new("w", vec![2], vec![0.5, 2.0]),
+            Input::new("a", vec![2, 3], a.to_vec()),
+            Input::new("g", vec![2], vec![1.0, 0.0]),
+        ];
+        let out = entry.evaluate(&inputs, &[], Precision::F64).unwrap();
+        // by hand: the softmax of each row minus the one-hot of its label
+        let softmax = |row: &[f64]| {
+            let total: f64 = row.iter().map(|x| x.exp()).sum();
+            row.iter().map(|x| x.exp() / total).collect::<Vec<_>>()
+        };
+        let lse = |row: &[f64]| row.iter().map(|x| x.exp()).sum::<f64>().ln();
+        let want = (0.5 * (lse(&z[..3]) - z[0]) + lse(&a[..3]) - a[1]
+            + 2.0 * (lse(&z[3..]) - z[5])
+            + lse(&a[3..])
+            - a[3])
+            / 2.0;
+        assert!((out.loss - want).abs() < 1e-12);
+        assert_eq!(out.grads[1].input, "a");
+        let mut grad_a: Vec<f64> = [softmax(&a[..3]), softmax(&a[3..])].concat();
+        grad_a[1] -= 1.0;
+        grad_a[3] -= 1.0;
+        for (got, want) in out.grads[1].values.iter().zip(grad_a) {
+            assert!((got - want / 2.0).abs() < 1e-12);
+        }
+        let mut missing = inputs.to_vec();
+        missing.remove(2);
+        assert!(matches!(
+            entry.evaluate(&missing, &[], Precision::F64),
+            Err(EvalError::MissingInput { name: "w", .. })
+        ));
     }
 
     #[test]

@@ -63,6 +63,16 @@ pub mod __private {
 /// | `binary` | `cm: SoftConfusion`, `p: Probs`, `a: Amplified`, `y: Targets` | `cm.tp cm.fp cm.fn_ cm.tn cm.n cm.pos cm.neg`, `p[i]`, `a[i]`, `y[i]` |
 /// | `logits` | `z: Logits`, `y: Labels` | `z[i][k]`, `y[i]` (an index) |
 ///
+/// Declared inputs, on top of the family's (not in the `pairs` family), each over index
+/// sets of the family; the call passes them after the primary input, as a tuple:
+///
+/// | kind | declare | names in the body | passed as |
+/// |---|---|---|---|
+/// | constant | `t: Given<samples, classes>` | `t[i][k]` | a tensor without a tape, a slice or a `Vec` |
+/// | differentiable | `a: Traced<samples, classes>` | `a[i][k]` | a tensor; traced, it gets its gradient |
+/// | mask | `m: Mask<samples, classes>` | `m[i][k]` (0 or 1) | as a constant |
+/// | labels | `g: Index<samples, classes>` | `g[i]` (an index into `classes`) | a slice or a `Vec` of `usize` |
+///
 /// Hyper-parameters: `#[hyper(default = 1.0, positive)] alpha: f64` (constraints:
 /// `positive`, `nonnegative`, `range(lo, hi)`; `bool` switches too; `doc = ".."`).
 pub mod dsl {}

@@ -33,9 +33,11 @@ Inputs by family (`losskit list` shows each loss's):
            \"similarities\", \"ref_labels\" alone); embeddings are compared with the
            loss's default metric
   scores   \"scores\" [Q, D], \"relevance\" (0/1) [Q, D]
+A loss that declares inputs takes each by its declared name too, in the shape and
+role `losskit list` shows (labels as integers, masks as 0/1).
 
 Output: {\"loss\": number, \"grads\": {\"<input>\": nested arrays}} on one line, one
-gradient per differentiable input given, shaped like it.";
+gradient per differentiable input given (declared ones too), shaped like it.";
 
 /// The arguments of `losskit eval`.
 #[derive(Debug, clap::Args)]

@@ -1,10 +1,11 @@
-//! `losskit list`: every shipped loss with its family, paper, inputs and
-//! hyper-parameters, as aligned text or (`--json`) as a JSON array.
+//! `losskit list`: every shipped loss with its family, paper, inputs (the family's, then
+//! the ones it declares) and hyper-parameters, as aligned text or (`--json`) as a JSON
+//! array.
 
 use std::fmt::Write as _;
 
-use losskit::catalogue::{self, Entry};
-use losskit::{HyperInfo, HyperKind, InputInfo, InputKind};
+use losskit::catalogue;
+use losskit::{DeclaredInfo, DeclaredRole, HyperInfo, HyperKind, InputInfo, InputKind, LossInfo};
 use serde_json::{Map, Value};
 
 use crate::failure::{Failure, Result};
@@ -21,7 +22,10 @@ pub struct ListArgs {
 /// Runs `losskit list`; returns what to print.
 pub fn run(args: &ListArgs) -> Result<String> {
     if args.json {
-        let all = catalogue::all().iter().map(entry_json).collect();
+        let all = catalogue::all()
+            .iter()
+            .map(|e| entry_json(e.info))
+            .collect();
         let mut out = serde_json::to_string_pretty(&Value::Array(all))
             .map_err(|e| Failure(format!("cannot write JSON: {e}")))?;
         out.push('\n');
@@ -32,13 +36,12 @@ pub fn run(args: &ListArgs) -> Result<String> {
         if k > 0 {
             out.push('\n');
         }
-        entry_text(&mut out, entry);
+        entry_text(&mut out, entry.info);
     }
     Ok(out)
 }
 
-fn entry_text(out: &mut String, entry: &Entry) {
-    let info = entry.info;
+fn entry_text(out: &mut String, info: &LossInfo) {
     // `write!` into a `String` cannot fail
     let _ = writeln!(out, "{} ({})", info.name, info.family.name());
     if !info.summary.is_empty() {
@@ -49,8 +52,10 @@ fn entry_text(out: &mut String, entry: &Entry) {
     }
     out.push_str("  inputs:\n");
     let inputs = info.family.inputs();
-    let name_w = column_width(inputs.iter().map(|i| i.name));
-    let shape_w = column_width(inputs.iter().map(|i| i.shape));
+    let names = inputs.iter().map(|i| i.name);
+    let name_w = column_width(names.chain(info.declared.iter().map(|d| d.name)));
+    let shapes = inputs.iter().map(|i| i.shape);
+    let shape_w = column_width(shapes.chain(info.declared.iter().map(|d| d.shape)));
     for input in inputs {
         let grad = if input.differentiable {
             "differentiable"
@@ -71,6 +76,21 @@ fn entry_text(out: &mut String, entry: &Entry) {
             out.push_str(" (optional)");
         }
         out.push('\n');
+    }
+    for d in info.declared {
+        let grad = if d.role == DeclaredRole::Differentiable {
+            "differentiable"
+        } else {
+            "not differentiable"
+        };
+        let _ = writeln!(
+            out,
+            "    {:name_w$}  {:shape_w$}  {grad:18}  {} (declared: {})",
+            d.name,
+            d.shape,
+            declared_kind_text(d),
+            d.role.name()
+        );
     }
     if info.hypers.is_empty() {
         out.push_str("  hyper-parameters: none\n");
@@ -104,6 +124,30 @@ fn kind_text(kind: InputKind) -> &'static str {
     }
 }
 
+/// What a declared input's values are, in words.
+fn declared_kind_text(d: &DeclaredInfo) -> String {
+    match (d.role, d.indexes) {
+        (DeclaredRole::Labels, Some(set)) => format!("indices into `{}`", set.name),
+        (DeclaredRole::Labels, None) => "indices".into(),
+        (DeclaredRole::Mask, _) => kind_text(InputKind::Binary).into(),
+        (DeclaredRole::Differentiable | DeclaredRole::Constant, _) => {
+            kind_text(InputKind::Real).into()
+        }
+    }
+}
+
+/// The role of a family input, in the words of [`DeclaredRole::name`]: a 0/1 constant is a
+/// mask.
+fn family_role(input: &InputInfo) -> &'static str {
+    let role = match input.kind {
+        _ if input.differentiable => DeclaredRole::Differentiable,
+        InputKind::Label => DeclaredRole::Labels,
+        InputKind::Binary => DeclaredRole::Mask,
+        InputKind::Real | InputKind::Probability => DeclaredRole::Constant,
+    };
+    role.name()
+}
+
 fn kind_name(kind: InputKind) -> &'static str {
     match kind {
         InputKind::Real => "real",
@@ -131,14 +175,16 @@ fn constraint_text(h: &HyperInfo) -> &'static str {
     }
 }
 
-fn entry_json(entry: &Entry) -> Value {
-    let info = entry.info;
+fn entry_json(info: &LossInfo) -> Value {
     let mut obj = Map::new();
     obj.insert("name".into(), info.name.into());
     obj.insert("family".into(), info.family.name().into());
     obj.insert("paper".into(), info.paper.into());
     obj.insert("summary".into(), info.summary.into());
-    let inputs = info.family.inputs().iter().map(input_json).collect();
+    let family = info.family.inputs().iter().map(input_json);
+    let inputs = family
+        .chain(info.declared.iter().map(declared_json))
+        .collect();
     obj.insert("inputs".into(), Value::Array(inputs));
     let hypers = info.hypers.iter().map(hyper_json).collect();
     obj.insert("hypers".into(), Value::Array(hypers));
@@ -155,6 +201,32 @@ fn input_json(input: &InputInfo) -> Value {
     obj.insert("kind".into(), kind_name(input.kind).into());
     obj.insert("alternative_to".into(), input.alternative_to.into());
     obj.insert("optional".into(), input.optional.into());
+    obj.insert("role".into(), family_role(input).into());
+    obj.insert("declared".into(), false.into());
+    Value::Object(obj)
+}
+
+/// A declared input, with the keys of a family input's object; `kind` is `real`, `binary`
+/// (a mask) or `label`, and a `label` one names the set it indexes in `indexes`.
+fn declared_json(d: &DeclaredInfo) -> Value {
+    let kind = match d.role {
+        DeclaredRole::Differentiable | DeclaredRole::Constant => InputKind::Real,
+        DeclaredRole::Mask => InputKind::Binary,
+        DeclaredRole::Labels => InputKind::Label,
+    };
+    let mut obj = Map::new();
+    obj.insert("name".into(), d.name.into());
+    obj.insert("shape".into(), d.shape.into());
+    let differentiable = d.role == DeclaredRole::Differentiable;
+    obj.insert("differentiable".into(), differentiable.into());
+    obj.insert("kind".into(), kind_name(kind).into());
+    obj.insert("alternative_to".into(), Value::Null);
+    obj.insert("optional".into(), false.into());
+    obj.insert("role".into(), d.role.name().into());
+    obj.insert("declared".into(), true.into());
+    if let Some(set) = d.indexes {
+        obj.insert("indexes".into(), set.name.into());
+    }
     Value::Object(obj)
 }
 
@@ -170,4 +242,75 @@ fn hyper_json(h: &HyperInfo) -> Value {
     obj.insert("constraint".into(), h.constraint.into());
     obj.insert("doc".into(), h.doc.into());
     Value::Object(obj)
+}
+
+#[cfg(test)]
+mod tests {
+    use losskit::{loss, Kernel};
+    use serde_json::json;
+
+    use super::*;
+
+    /// A loss with a declared input of every kind.
+    #[loss(logits)]
+    fn guided_heads(
+        z: Logits,
+        y: Labels,
+        t: Given<samples, classes>,
+        a: Traced<samples, classes>,
+        m: Mask<samples>,
+        g: Index<samples, classes>,
+    ) -> PerSample {
+        let lz = logsumexp(classes, |k| z[i][k]);
+        let la = logsumexp(classes, |k| a[i][k]);
+        m[i] * (lz - z[i][y[i]] + la - a[i][g[i]])
+            + sum(classes, |k| t[i][k] * sq(z[i][k] - a[i][k]))
+    }
+
+    #[test]
+    fn text_shows_declared_inputs_with_shape_and_role() {
+        let mut out = String::new();
+        entry_text(&mut out, GuidedHeads::INFO);
+        let rows: Vec<&str> = out
+            .lines()
+            .skip_while(|l| *l != "  inputs:")
+            .skip(1)
+            .take(6)
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                "    logits  [N, C]  differentiable      real numbers",
+                "    labels  [N]     not differentiable  class indices in 0..C",
+                "    t       [N, C]  not differentiable  real numbers (declared: constant)",
+                "    a       [N, C]  differentiable      real numbers (declared: differentiable)",
+                "    m       [N]     not differentiable  0 or 1 (declared: mask)",
+                "    g       [N]     not differentiable  indices into `classes` (declared: labels)",
+            ]
+        );
+    }
+
+    #[test]
+    fn json_lists_declared_inputs_after_the_family_ones() {
+        let entry = entry_json(GuidedHeads::INFO);
+        let inputs = entry["inputs"].as_array().expect("inputs");
+        let summary: Vec<Value> = inputs
+            .iter()
+            .map(|i| json!([i["name"], i["shape"], i["role"], i["declared"], i["kind"]]))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                json!(["logits", "[N, C]", "differentiable", false, "real"]),
+                json!(["labels", "[N]", "labels", false, "label"]),
+                json!(["t", "[N, C]", "constant", true, "real"]),
+                json!(["a", "[N, C]", "differentiable", true, "real"]),
+                json!(["m", "[N]", "mask", true, "binary"]),
+                json!(["g", "[N]", "labels", true, "label"]),
+            ]
+        );
+        assert_eq!(inputs[3]["differentiable"], true);
+        assert_eq!(inputs[5]["indexes"], "classes");
+        assert!(inputs[2].get("indexes").is_none());
+    }
 }

@@ -21,8 +21,14 @@ pub fn find_loss(name: &str) -> Result<&'static Entry> {
 /// An evaluation error as a failure, with a suggestion for a mistyped input name.
 pub fn eval_failure(e: &EvalError) -> Failure {
     let hint = match e {
-        EvalError::UnknownInput { family, name, .. } => {
-            did_you_mean(name, family.inputs().iter().map(|i| i.name))
+        EvalError::UnknownInput {
+            family,
+            declared,
+            name,
+            ..
+        } => {
+            let names = family.inputs().iter().map(|i| i.name);
+            did_you_mean(name, names.chain(declared.iter().map(|d| d.name)))
         }
         _ => String::new(),
     };

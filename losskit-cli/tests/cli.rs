@@ -95,13 +95,24 @@ fn list_json_matches_the_catalogue() {
         assert_eq!(item["paper"], info.paper);
         assert_eq!(item["summary"], info.summary);
         let inputs = item["inputs"].as_array().expect("inputs");
-        assert_eq!(inputs.len(), info.family.inputs().len());
-        for (got, want) in inputs.iter().zip(info.family.inputs()) {
+        let family = info.family.inputs();
+        assert_eq!(inputs.len(), family.len() + info.declared.len());
+        for (got, want) in inputs.iter().zip(family) {
             assert_eq!(got["name"], want.name);
             assert_eq!(got["shape"], want.shape);
             assert_eq!(got["differentiable"], want.differentiable);
             assert_eq!(got["alternative_to"], json!(want.alternative_to));
             assert_eq!(got["optional"], want.optional);
+            assert_eq!(got["declared"], false);
+            let role = got["role"].as_str().expect("a role");
+            assert_eq!(role == "differentiable", want.differentiable, "{role}");
+        }
+        // the declared inputs follow the family's, by the names `eval` takes
+        for (got, want) in inputs[family.len()..].iter().zip(info.declared) {
+            assert_eq!(got["name"], want.name);
+            assert_eq!(got["shape"], want.shape);
+            assert_eq!(got["role"], want.role.name());
+            assert_eq!(got["declared"], true);
         }
         let hypers = item["hypers"].as_array().expect("hypers");
         assert_eq!(hypers.len(), info.hypers.len());

@@ -885,3 +885,31 @@ fn unknown_functions_get_the_nearest_name_and_the_list() {
         );
     }
 }
+
+#[test]
+fn declared_inputs_print_by_name_after_the_family_inputs() {
+    let p = lower_ok(
+        quote!(logits),
+        syn::parse_quote! {
+            fn heads(
+                z: Logits,
+                y: Labels,
+                t: Given<samples, classes>,
+                a: Traced<samples, classes>,
+                m: Mask<samples>,
+                g: Index<samples, classes>,
+                #[hyper(default = 2.0)] temp: f64,
+            ) -> PerSample {
+                m[i] * (logsumexp(classes, |k| a[i][k] / temp) - a[i][g[i]])
+                    + sum(classes, |k| t[i][k] * z[i][k])
+            }
+        },
+    );
+    assert_eq!(
+        root(&p),
+        "mean_{i ∈ samples} ((m[i]·(logsumexp_{k ∈ classes} (a[i][k]/temp) − a[i][g[i]])) + sum_{k ∈ classes} (t[i][k]·z[i][k]))"
+    );
+    // the family's inputs first, then the declared ones in declaration order
+    assert_eq!(p.input_names, ["z", "y", "t", "a", "m", "g"]);
+    assert_eq!(p.hyper_names, ["temp"]);
+}

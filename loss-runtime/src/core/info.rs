@@ -25,15 +25,127 @@ impl Family {
     }
 
     /// The inputs every loss of the family takes, in call order.
-    pub fn inputs(self) -> &'static [InputInfo] {
+    pub const fn inputs(self) -> &'static [InputInfo] {
         match self {
-            Family::Binary => crate::family::binary::INPUTS,
-            Family::Logits => crate::family::logits::INPUTS,
-            Family::Pairs => crate::family::pairs::INPUTS,
-            Family::Scores => crate::family::scores::INPUTS,
+            Family::Binary => BINARY_INPUTS,
+            Family::Logits => LOGITS_INPUTS,
+            Family::Pairs => PAIRS_INPUTS,
+            Family::Scores => SCORES_INPUTS,
         }
     }
 }
+
+/// The inputs of the binary family, in call order.
+const BINARY_INPUTS: &[InputInfo] = &[
+    InputInfo {
+        name: "probs",
+        shape: "[N]",
+        differentiable: true,
+        kind: InputKind::Probability,
+        alternative_to: None,
+        optional: false,
+    },
+    InputInfo {
+        name: "logits",
+        shape: "[N]",
+        differentiable: true,
+        kind: InputKind::Real,
+        alternative_to: Some("probs"),
+        optional: false,
+    },
+    InputInfo {
+        name: "targets",
+        shape: "[N]",
+        differentiable: false,
+        kind: InputKind::Binary,
+        alternative_to: None,
+        optional: false,
+    },
+];
+
+/// The inputs of the logits family, in call order.
+const LOGITS_INPUTS: &[InputInfo] = &[
+    InputInfo {
+        name: "logits",
+        shape: "[N, C]",
+        differentiable: true,
+        kind: InputKind::Real,
+        alternative_to: None,
+        optional: false,
+    },
+    InputInfo {
+        name: "labels",
+        shape: "[N]",
+        differentiable: false,
+        kind: InputKind::Label,
+        alternative_to: None,
+        optional: false,
+    },
+];
+
+/// The inputs of the pairs family, in call order.
+const PAIRS_INPUTS: &[InputInfo] = &[
+    InputInfo {
+        name: "embeddings",
+        shape: "[N, d]",
+        differentiable: true,
+        kind: InputKind::Real,
+        alternative_to: None,
+        optional: false,
+    },
+    InputInfo {
+        name: "similarities",
+        shape: "[N, M]",
+        differentiable: true,
+        kind: InputKind::Real,
+        alternative_to: Some("embeddings"),
+        optional: false,
+    },
+    InputInfo {
+        name: "labels",
+        shape: "[N]",
+        differentiable: false,
+        kind: InputKind::Label,
+        alternative_to: None,
+        optional: false,
+    },
+    InputInfo {
+        name: "ref_embeddings",
+        shape: "[M, d]",
+        differentiable: true,
+        kind: InputKind::Real,
+        alternative_to: None,
+        optional: true,
+    },
+    InputInfo {
+        name: "ref_labels",
+        shape: "[M]",
+        differentiable: false,
+        kind: InputKind::Label,
+        alternative_to: None,
+        optional: true,
+    },
+];
+
+/// The inputs of the scores family, in call order.
+const SCORES_INPUTS: &[InputInfo] = &[
+    InputInfo {
+        name: "scores",
+        shape: "[Q, D]",
+        differentiable: true,
+        kind: InputKind::Real,
+        alternative_to: None,
+        optional: false,
+    },
+    InputInfo {
+        name: "relevance",
+        shape: "[Q, D]",
+        differentiable: false,
+        kind: InputKind::Binary,
+        alternative_to: None,
+        optional: false,
+    },
+];
 
 /// What kind of values an input holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,7 +223,7 @@ pub struct SetRef {
 }
 
 /// An input a loss declares on top of its family's (`t: Given<samples, classes>`).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DeclaredInfo {
     /// The parameter's name, as the call passes it and `evaluate` accepts it by.
     pub name: &'static str,

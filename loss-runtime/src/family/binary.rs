@@ -6,7 +6,7 @@
 
 use dfdx::prelude::*;
 
-use crate::core::info::{InputInfo, InputKind};
+use crate::core::info::{Family, InputInfo};
 use crate::core::kernel::Kernel;
 use crate::core::real::Real;
 use crate::core::tape;
@@ -28,32 +28,7 @@ use crate::family::declared::Declared;
 pub struct FromLogits<T>(pub T);
 
 /// The inputs of the binary family, in call order.
-pub const INPUTS: &[InputInfo] = &[
-    InputInfo {
-        name: "probs",
-        shape: "[N]",
-        differentiable: true,
-        kind: InputKind::Probability,
-        alternative_to: None,
-        optional: false,
-    },
-    InputInfo {
-        name: "logits",
-        shape: "[N]",
-        differentiable: true,
-        kind: InputKind::Real,
-        alternative_to: Some("probs"),
-        optional: false,
-    },
-    InputInfo {
-        name: "targets",
-        shape: "[N]",
-        differentiable: false,
-        kind: InputKind::Binary,
-        alternative_to: None,
-        optional: false,
-    },
-];
+pub const INPUTS: &[InputInfo] = Family::Binary.inputs();
 
 fn check_shape(input: &'static str, dims: &[usize]) -> Result<usize, LossError> {
     match dims {

@@ -86,7 +86,7 @@ pub(crate) type TracedSlot<E> = (usize, Option<Sink<E>>);
 #[derive(Clone, Debug)]
 enum Data<E> {
     Values { dims: Vec<usize>, data: Vec<E> },
-    Labels(Vec<usize>),
+    Labels { dims: Vec<usize>, data: Vec<usize> },
 }
 
 /// The declared arguments of one call, in declaration order, with where the gradient of
@@ -110,8 +110,13 @@ impl<E: Dtype> Declared<E> {
 
     /// Collects the declared inputs of `K`.
     pub fn of<K: Kernel>() -> Self {
+        Self::described_by(K::INFO.declared)
+    }
+
+    /// Collects the declared inputs that `infos` describe.
+    pub(crate) fn described_by(infos: &'static [DeclaredInfo]) -> Self {
         Self {
-            infos: K::INFO.declared,
+            infos,
             ..Self::none()
         }
     }
@@ -128,10 +133,21 @@ impl<E: Dtype> Declared<E> {
         Ok(())
     }
 
+    /// The next argument, a `Given` or a `Mask`, as its dimensions and row-major elements.
+    pub(crate) fn values(&mut self, dims: Vec<usize>, data: Vec<E>) {
+        self.args.push(Data::Values { dims, data });
+    }
+
     /// The next argument, an `Index`.
     pub fn labels<A: LabelInput>(&mut self, arg: A) -> Result<(), LossError> {
-        self.args.push(Data::Labels(arg.into_labels()));
+        let data = arg.into_labels();
+        self.labels_as(vec![data.len()], data);
         Ok(())
+    }
+
+    /// The next argument, an `Index`, as its dimensions and row-major labels.
+    pub(crate) fn labels_as(&mut self, dims: Vec<usize>, data: Vec<usize>) {
+        self.args.push(Data::Labels { dims, data });
     }
 
     /// The next argument, a `Traced` tensor: reads it and merges its tape into
@@ -149,10 +165,26 @@ impl<E: Dtype> Declared<E> {
         T: Tape<E, Cpu> + Merge<T2>,
         T2: Tape<E, Cpu>,
     {
-        let name = self.next_info().name;
         let arg = if T2::OWNS_TAPE { arg.contiguous() } else { arg };
         let dims: Vec<usize> = arg.shape().concrete().into_iter().collect();
-        let data = tape::try_read(name, &arg)?;
+        self.traced_as(primary, arg, dims)
+    }
+
+    /// [`Self::traced`] for a contiguous `arg` that stands for a tensor of shape `dims`
+    /// (the dynamic evaluator passes every declared input flat, whatever its rank).
+    pub(crate) fn traced_as<S, S2, T, T2>(
+        &mut self,
+        primary: Tensor<S, E, Cpu, T>,
+        arg: Tensor<S2, E, Cpu, T2>,
+        dims: Vec<usize>,
+    ) -> Result<Tensor<S, E, Cpu, T>, LossError>
+    where
+        S: Shape,
+        S2: Shape,
+        T: Tape<E, Cpu> + Merge<T2>,
+        T2: Tape<E, Cpu>,
+    {
+        let data = tape::try_read(self.next_info().name, &arg)?;
         let (arg, arg_tape) = arg.split_tape();
         self.sinks
             .push(T2::OWNS_TAPE.then(|| tape::sink(&arg, data.len())));
@@ -208,8 +240,8 @@ impl<E: Dtype> Declared<E> {
                     }
                     values.push(data);
                 }
-                Data::Labels(data) => {
-                    check_dims(info, primary, &expected, &[data.len()])?;
+                Data::Labels { dims, data } => {
+                    check_dims(info, primary, &expected, &dims)?;
                     if let Some(set) = info.indexes {
                         let n = size(set.axis);
                         if let Some(index) = data.iter().position(|&l| l >= n) {

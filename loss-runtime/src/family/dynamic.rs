@@ -1,8 +1,9 @@
 //! Evaluating a loss chosen at run time, from plain arrays (used by `losskit eval` and
 //! `losskit gpw`).
 //!
-//! The caller names each input as [`Family::inputs`] lists it and gives its shape and
-//! row-major values as `f64`. [`evaluate`] checks the names, builds dfdx tensors of the
+//! The caller names each input as [`Family::inputs`] lists it, and each input the loss
+//! declares ([`LossInfo::declared`](crate::LossInfo::declared)) by its declared name, and
+//! gives its shape and row-major values as `f64`. [`evaluate`] checks the names, builds dfdx tensors of the
 //! requested [`Precision`], runs the loss through the same family adapter a training loop
 //! uses, calls `.backward()` and reads the gradient of every differentiable input off the
 //! tape. [`pair_weights`] runs a pairs loss's `W = ∂L/∂S` the same way. Nothing here is a
@@ -16,6 +17,10 @@
 //! | logits | `logits` `[N, C]`, `labels` `[N]` |
 //! | pairs | `embeddings` `[N, d]` (or `similarities` `[N, M]`), `labels` `[N]`, optional `ref_embeddings` `[M, d]` with `ref_labels` `[M]` (with `similarities`, `ref_labels` alone) |
 //! | scores | `scores` `[Q, D]`, `relevance` `[Q, D]` (0/1) |
+//!
+//! Declared inputs are laid out by the same [`Declared`] path as a typed call's: a
+//! `Traced` one gets a gradient, `Given` and `Mask` ones are constants, an `Index` one
+//! holds labels (non-negative integers).
 //!
 //! ```
 //! use loss_runtime::family::dynamic::{evaluate, Input, Precision};
@@ -56,11 +61,12 @@ use core::fmt;
 use dfdx::prelude::*;
 
 use crate::core::alloc;
-use crate::core::info::{Family, InputInfo};
+use crate::core::info::{DeclaredInfo, DeclaredRole, Family, InputInfo};
 use crate::core::kernel::Kernel;
 use crate::core::real::Real;
 use crate::core::similarity::{similarity, similarity_with, Metric};
 use crate::error::LossError;
+use crate::family::declared::Declared;
 use crate::family::pairs::{PairLabels, Source};
 use crate::family::{binary, logits, pairs, scores};
 
@@ -97,7 +103,8 @@ impl Precision {
 /// Labels are given as `f64` too; they must be non-negative integers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Input {
-    /// The input's name, as [`Family::inputs`] lists it (`probs`, `logits`, `labels`, ..).
+    /// The input's name, as [`Family::inputs`] lists it (`probs`, `logits`, `labels`, ..),
+    /// or a declared input's name.
     pub name: String,
     /// Its shape (`[N]`, `[N, C]`, ..).
     pub shape: Vec<usize>,
@@ -132,7 +139,8 @@ pub struct Gradient {
 pub struct Evaluation {
     /// The loss, computed in the requested precision and widened to `f64`.
     pub loss: f64,
-    /// One gradient per differentiable input given, in the family's input order.
+    /// One gradient per differentiable input given, in the family's input order, then one
+    /// per `Traced` declared input, in declaration order.
     pub grads: Vec<Gradient>,
 }
 
@@ -141,12 +149,14 @@ pub struct Evaluation {
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum EvalError {
-    /// An input name the loss's family does not have.
+    /// An input name that is neither one of the family's nor one the loss declares.
     UnknownInput {
         /// The loss.
         loss: &'static str,
         /// Its family, whose inputs the message lists.
         family: Family,
+        /// The inputs the loss declares, which the message lists too.
+        declared: &'static [DeclaredInfo],
         /// The name given.
         name: String,
     },
@@ -259,9 +269,15 @@ pub enum EvalError {
 impl fmt::Display for EvalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::UnknownInput { loss, family, name } => {
+            Self::UnknownInput {
+                loss,
+                family,
+                declared,
+                name,
+            } => {
                 write!(f, "`{loss}` has no input named `{name}`; its inputs are ")?;
-                list_inputs(f, family.inputs())
+                let names = family.inputs().iter().map(|i| i.name);
+                list_inputs(f, names.chain(declared.iter().map(|d| d.name)))
             }
             Self::DuplicateInput { name } => write!(f, "input `{name}` is given twice"),
             Self::MissingInput {
@@ -332,10 +348,13 @@ impl fmt::Display for EvalError {
     }
 }
 
-fn list_inputs(f: &mut fmt::Formatter<'_>, inputs: &[InputInfo]) -> fmt::Result {
-    for (k, input) in inputs.iter().enumerate() {
+fn list_inputs<'n>(
+    f: &mut fmt::Formatter<'_>,
+    names: impl Iterator<Item = &'n str>,
+) -> fmt::Result {
+    for (k, name) in names.enumerate() {
         let sep = if k == 0 { "" } else { ", " };
-        write!(f, "{sep}`{}`", input.name)?;
+        write!(f, "{sep}`{name}`")?;
     }
     Ok(())
 }
@@ -366,9 +385,11 @@ fn configured<K: Kernel + Default>(params: &[(&str, f64)]) -> Result<K, EvalErro
 
 /// Evaluates the loss `K` on plain arrays: sets each `(name, value)` of `params` through
 /// [`Kernel::set_hyper`] (flags from 0 or 1), checks the inputs against the family's
-/// [`Family::inputs`], then runs the loss and its backward pass in `precision`.
+/// [`Family::inputs`] and the loss's declared inputs, then runs the loss and its backward
+/// pass in `precision`.
 ///
-/// Returns the loss and the gradient of each differentiable input given, shaped like it.
+/// Returns the loss and the gradient of each differentiable input given (a `Traced`
+/// declared input included), shaped like it.
 /// A pairs loss compares embeddings with its default metric.
 pub fn evaluate<K: Kernel + Default>(
     inputs: &[Input],
@@ -376,10 +397,10 @@ pub fn evaluate<K: Kernel + Default>(
     precision: Precision,
 ) -> Result<Evaluation, EvalError> {
     let kernel = configured::<K>(params)?;
-    let given = resolve(K::INFO.name, K::INFO.family, inputs)?;
+    let (given, declared) = resolve(K::INFO, inputs)?;
     match precision {
-        Precision::F32 => run::<K, f32>(&kernel, &given),
-        Precision::F64 => run::<K, f64>(&kernel, &given),
+        Precision::F32 => run::<K, f32>(&kernel, &given, &declared),
+        Precision::F64 => run::<K, f64>(&kernel, &given, &declared),
     }
 }
 
@@ -390,28 +411,48 @@ struct Given<'a> {
     values: &'a [f64],
 }
 
-/// Matches the inputs to the family's, in the family's order: every name known, none
-/// twice, each required input (or its alternative, but not both) present, and as many
-/// values as each shape has elements. Optional inputs may be missing.
+/// A declared input matched to its description.
+struct DeclaredGiven<'a> {
+    info: &'static DeclaredInfo,
+    shape: &'a [usize],
+    values: &'a [f64],
+}
+
+/// The declared inputs of one evaluation, in declaration order (every one present).
+struct DeclaredArgs<'a> {
+    infos: &'static [DeclaredInfo],
+    given: Vec<DeclaredGiven<'a>>,
+}
+
+/// Matches the inputs to the family's, in the family's order, and to the loss's declared
+/// ones, in declaration order: every name known, none twice, each required input (or its
+/// alternative, but not both) and every declared one present, and as many values as each
+/// shape has elements. Optional inputs may be missing.
 fn resolve<'a>(
-    loss: &'static str,
-    family: Family,
+    info: &crate::LossInfo,
     inputs: &'a [Input],
-) -> Result<Vec<Given<'a>>, EvalError> {
+) -> Result<(Vec<Given<'a>>, DeclaredArgs<'a>), EvalError> {
+    let (loss, family) = (info.name, info.family);
     let spec = family.inputs();
     let mut slots: Vec<Option<&Input>> = vec![None; spec.len()];
+    let mut declared_slots: Vec<Option<&Input>> = vec![None; info.declared.len()];
     for input in inputs {
-        let Some(k) = spec.iter().position(|s| s.name == input.name) else {
+        let (slot, name) = if let Some(k) = spec.iter().position(|s| s.name == input.name) {
+            (&mut slots[k], spec[k].name)
+        } else if let Some(k) = info.declared.iter().position(|d| d.name == input.name) {
+            (&mut declared_slots[k], info.declared[k].name)
+        } else {
             return Err(EvalError::UnknownInput {
                 loss,
                 family,
+                declared: info.declared,
                 name: input.name.clone(),
             });
         };
-        if slots[k].is_some() {
-            return Err(EvalError::DuplicateInput { name: spec[k].name });
+        if slot.is_some() {
+            return Err(EvalError::DuplicateInput { name });
         }
-        slots[k] = Some(input);
+        *slot = Some(input);
     }
     for (k, info) in spec.iter().enumerate() {
         let Some(alt) = info.alternative_to else {
@@ -431,13 +472,7 @@ fn resolve<'a>(
     for (k, info) in spec.iter().enumerate() {
         match slots[k] {
             Some(input) => {
-                if input.values.len() != input.shape.iter().product::<usize>() {
-                    return Err(EvalError::LengthMismatch {
-                        input: info.name,
-                        shape: input.shape.clone(),
-                        len: input.values.len(),
-                    });
-                }
+                check_length(info.name, input)?;
                 given.push(Given {
                     info,
                     shape: &input.shape,
@@ -461,11 +496,47 @@ fn resolve<'a>(
             }
         }
     }
-    Ok(given)
+    let mut declared = Vec::with_capacity(info.declared.len());
+    for (d, slot) in info.declared.iter().zip(declared_slots) {
+        let Some(input) = slot else {
+            return Err(EvalError::MissingInput {
+                loss,
+                name: d.name,
+                alternative: None,
+            });
+        };
+        check_length(d.name, input)?;
+        declared.push(DeclaredGiven {
+            info: d,
+            shape: &input.shape,
+            values: &input.values,
+        });
+    }
+    let declared = DeclaredArgs {
+        infos: info.declared,
+        given: declared,
+    };
+    Ok((given, declared))
+}
+
+/// As many values as `input`'s shape has elements.
+fn check_length(name: &'static str, input: &Input) -> Result<(), EvalError> {
+    if input.values.len() == input.shape.iter().product::<usize>() {
+        return Ok(());
+    }
+    Err(EvalError::LengthMismatch {
+        input: name,
+        shape: input.shape.clone(),
+        len: input.values.len(),
+    })
 }
 
 /// Runs the kernel in precision `E` on the resolved inputs.
-fn run<K, E>(kernel: &K, given: &[Given<'_>]) -> Result<Evaluation, EvalError>
+fn run<K, E>(
+    kernel: &K,
+    given: &[Given<'_>],
+    declared: &DeclaredArgs<'_>,
+) -> Result<Evaluation, EvalError>
 where
     K: Kernel,
     E: Dtype + Real,
@@ -473,10 +544,11 @@ where
 {
     let dev: Cpu = Default::default();
     let evaluation = match K::INFO.family {
-        Family::Binary => run_binary::<K, E>(&dev, kernel, given),
-        Family::Logits => run_logits::<K, E>(&dev, kernel, given),
+        Family::Binary => run_binary::<K, E>(&dev, kernel, given, declared),
+        Family::Logits => run_logits::<K, E>(&dev, kernel, given, declared),
+        // the compiler refuses declared inputs in the pairs family
         Family::Pairs => run_pairs::<K, E>(&dev, kernel, given),
-        Family::Scores => run_scores::<K, E>(&dev, kernel, given),
+        Family::Scores => run_scores::<K, E>(&dev, kernel, given, declared),
     }?;
     for grad in &evaluation.grads {
         if let Some(index) = grad.values.iter().position(|g| !g.is_finite()) {
@@ -555,13 +627,25 @@ where
     E: Dtype + Real,
     Cpu: Device<E>,
 {
-    if input.values.is_empty() {
-        return Err(LossError::EmptyBatch {
-            input: input.info.name,
-        }
-        .into());
+    tensor_of(dev, input.info.name, input.values, shape)
+}
+
+/// The tensor of the values of the input called `name`, in the given shape (empty ones
+/// refused, see [`tensor`]).
+fn tensor_of<S: Shape, E>(
+    dev: &Cpu,
+    name: &'static str,
+    values: &[f64],
+    shape: S,
+) -> Result<Tensor<S, E, Cpu>, EvalError>
+where
+    E: Dtype + Real,
+    Cpu: Device<E>,
+{
+    if values.is_empty() {
+        return Err(LossError::EmptyBatch { input: name }.into());
     }
-    dev.try_tensor_from_vec(to_real::<E>(input.values)?, shape)
+    dev.try_tensor_from_vec(to_real::<E>(values)?, shape)
         .map_err(|e| EvalError::Device(e.to_string()))
 }
 
@@ -590,9 +674,23 @@ where
     E: Dtype + Real,
     Cpu: Device<E>,
 {
+    gradient_named(grads, x, input.info.name, input.shape)
+}
+
+/// The gradient of the tensor `x`, which holds the input `name` of shape `shape`.
+fn gradient_named<S: Shape, E>(
+    grads: &Gradients<E, Cpu>,
+    x: &Tensor<S, E, Cpu>,
+    name: &'static str,
+    shape: &[usize],
+) -> Gradient
+where
+    E: Dtype + Real,
+    Cpu: Device<E>,
+{
     Gradient {
-        input: input.info.name,
-        shape: input.shape.to_vec(),
+        input: name,
+        shape: shape.to_vec(),
         values: grads
             .get(x)
             .as_vec()
@@ -602,12 +700,58 @@ where
     }
 }
 
-/// Builds the tensors, traces the differentiable one, runs `forward` and the backward
-/// pass, and reads the gradient of the traced tensor.
+/// A `Traced` declared input's (flat) tensor, whose gradient is read after the backward.
+type TracedArg<'d, 'a, E> = (Tensor<(usize,), E, Cpu>, &'d DeclaredGiven<'a>);
+
+/// Hands every declared input to a [`Declared`] in declaration order, each flat with its
+/// given shape (which [`Declared`] checks against the batch): a `Traced` one as a tensor
+/// whose tape is merged into `primary`'s, a `Given` or `Mask` one as values, an `Index`
+/// one as labels. Returns `primary` with the merged tape, the [`Declared`], and the
+/// traced tensors.
+#[allow(clippy::type_complexity)]
+fn declare<'d, 'a, S, E>(
+    dev: &Cpu,
+    mut primary: Tensor<S, E, Cpu, OwnedTape<E, Cpu>>,
+    args: &'d DeclaredArgs<'a>,
+) -> Result<
+    (
+        Tensor<S, E, Cpu, OwnedTape<E, Cpu>>,
+        Declared<E>,
+        Vec<TracedArg<'d, 'a, E>>,
+    ),
+    EvalError,
+>
+where
+    S: Shape,
+    E: Dtype + Real,
+    Cpu: Device<E>,
+{
+    let mut declared = Declared::described_by(args.infos);
+    let mut traced = Vec::new();
+    for g in &args.given {
+        let (name, dims) = (g.info.name, g.shape.to_vec());
+        match g.info.role {
+            DeclaredRole::Differentiable => {
+                let x = tensor_of(dev, name, g.values, (g.values.len(),))?;
+                primary = declared.traced_as(primary, x.leaky_trace(), dims)?;
+                traced.push((x, g));
+            }
+            DeclaredRole::Constant | DeclaredRole::Mask => {
+                declared.values(dims, to_real(g.values)?);
+            }
+            DeclaredRole::Labels => declared.labels_as(dims, to_labels(name, g.values)?),
+        }
+    }
+    Ok((primary, declared, traced))
+}
+
+/// Builds the tensors, traces the differentiable one and the `Traced` declared ones,
+/// runs `forward` and the backward pass, and reads the gradients of the traced tensors.
 fn trace_and_run<S, E, F>(
     dev: &Cpu,
     input: &Given<'_>,
     shape: S,
+    declared: &DeclaredArgs<'_>,
     forward: F,
 ) -> Result<Evaluation, EvalError>
 where
@@ -616,19 +760,27 @@ where
     Cpu: Device<E>,
     F: FnOnce(
         Tensor<S, E, Cpu, OwnedTape<E, Cpu>>,
+        Declared<E>,
     ) -> Result<Tensor<(), E, Cpu, OwnedTape<E, Cpu>>, LossError>,
 {
     let x: Tensor<S, E, Cpu> = tensor(dev, input, shape)?;
-    let (loss, grads) = backward(forward(x.leaky_trace())?)?;
-    Ok(Evaluation {
-        loss,
-        grads: vec![gradient(&grads, &x, input)],
-    })
+    let (primary, args, traced) = declare(dev, x.leaky_trace(), declared)?;
+    let (loss, grads) = backward(forward(primary, args)?)?;
+    let mut out = vec![gradient(&grads, &x, input)];
+    for (t, g) in &traced {
+        out.push(gradient_named(&grads, t, g.info.name, g.shape));
+    }
+    Ok(Evaluation { loss, grads: out })
 }
 
 /// Binary family: `probs` or `logits`, and `targets`, each `[N]` or `[N, 1]` (both the
 /// same rank).
-fn run_binary<K, E>(dev: &Cpu, kernel: &K, given: &[Given<'_>]) -> Result<Evaluation, EvalError>
+fn run_binary<K, E>(
+    dev: &Cpu,
+    kernel: &K,
+    given: &[Given<'_>],
+    declared: &DeclaredArgs<'_>,
+) -> Result<Evaluation, EvalError>
 where
     K: Kernel,
     E: Dtype + Real,
@@ -650,14 +802,14 @@ where
     match (preds.shape, targets.shape) {
         (&[n], &[m]) => {
             let y: Tensor<(usize,), E, Cpu> = tensor(dev, targets, (m,))?;
-            trace_and_run(dev, preds, (n,), |p| {
-                binary::try_forward(kernel, p, &y, from_logits)
+            trace_and_run(dev, preds, (n,), declared, |p, d| {
+                binary::try_forward_declared(kernel, p, &y, from_logits, d)
             })
         }
         (&[n, c], &[m, d]) => {
             let y: Tensor<(usize, usize), E, Cpu> = tensor(dev, targets, (m, d))?;
-            trace_and_run(dev, preds, (n, c), |p| {
-                binary::try_forward(kernel, p, &y, from_logits)
+            trace_and_run(dev, preds, (n, c), declared, |p, d| {
+                binary::try_forward_declared(kernel, p, &y, from_logits, d)
             })
         }
         _ => Err(EvalError::RankMismatch {
@@ -670,7 +822,12 @@ where
 }
 
 /// Logits family: `logits` `[N, C]` and `labels` `[N]`, non-negative integers.
-fn run_logits<K, E>(dev: &Cpu, kernel: &K, given: &[Given<'_>]) -> Result<Evaluation, EvalError>
+fn run_logits<K, E>(
+    dev: &Cpu,
+    kernel: &K,
+    given: &[Given<'_>],
+    declared: &DeclaredArgs<'_>,
+) -> Result<Evaluation, EvalError>
 where
     K: Kernel,
     E: Dtype + Real,
@@ -680,7 +837,9 @@ where
     let labels = one_of(K::INFO.name, given, &["labels"])?;
     let (n, c) = matrix(z, "[N, C]")?;
     let labels = label_vector(labels, "[N]")?;
-    trace_and_run(dev, z, (n, c), |z| logits::try_forward(kernel, z, &labels))
+    trace_and_run(dev, z, (n, c), declared, |z, d| {
+        logits::try_forward_declared(kernel, z, &labels, d)
+    })
 }
 
 /// What a pairs loss compares: embeddings, against the batch or a reference set, or a
@@ -790,11 +949,15 @@ where
     Cpu: Device<E>,
 {
     let p = pairs_given(K::INFO.name, given)?;
+    let none = DeclaredArgs {
+        infos: &[],
+        given: Vec::new(),
+    };
     match p.input {
-        PairsInput::Batch(e, shape) => trace_and_run(dev, e, shape, |e| {
+        PairsInput::Batch(e, shape) => trace_and_run(dev, e, shape, &none, |e, _| {
             pairs::try_forward_embeddings(kernel, e, &p.labels)
         }),
-        PairsInput::Similarities(s, shape) => trace_and_run(dev, s, shape, |s| {
+        PairsInput::Similarities(s, shape) => trace_and_run(dev, s, shape, &none, |s, _| {
             pairs::try_forward_similarities(kernel, s, &p.labels, p.ref_labels.as_deref())
         }),
         PairsInput::WithRefs(e, (n, d), r, m) => {
@@ -813,7 +976,12 @@ where
 }
 
 /// Scores family: `scores` `[Q, D]` and a 0/1 `relevance` of the same shape.
-fn run_scores<K, E>(dev: &Cpu, kernel: &K, given: &[Given<'_>]) -> Result<Evaluation, EvalError>
+fn run_scores<K, E>(
+    dev: &Cpu,
+    kernel: &K,
+    given: &[Given<'_>],
+    declared: &DeclaredArgs<'_>,
+) -> Result<Evaluation, EvalError>
 where
     K: Kernel,
     E: Dtype + Real,
@@ -824,7 +992,9 @@ where
     let shape = matrix(s, "[Q, D]")?;
     let relevance_shape = matrix(r, "[Q, D] (the shape of `scores`)")?;
     let r: Tensor<(usize, usize), E, Cpu> = tensor(dev, r, relevance_shape)?;
-    trace_and_run(dev, s, shape, |s| scores::try_forward(kernel, s, &r))
+    trace_and_run(dev, s, shape, declared, |s, d| {
+        scores::try_forward_declared(kernel, s, &r, d)
+    })
 }
 
 /// Class labels from `f64`: each a non-negative integer that `f64` represents exactly.
@@ -903,7 +1073,7 @@ pub fn pair_weights<K: Kernel + Default>(
     }
     let kernel = configured::<K>(params)?;
     kernel.validate_for::<f64>()?;
-    let given = resolve(K::INFO.name, K::INFO.family, inputs)?;
+    let (given, _) = resolve(K::INFO, inputs)?;
     let p = pairs_given(K::INFO.name, &given)?;
     let dev: Cpu = Default::default();
     let metric = kernel.metric();
@@ -1384,6 +1554,204 @@ mod tests {
         assert!(matches!(
             evaluate::<PairwiseHinge>(&none, &[], Precision::F64),
             Err(EvalError::Loss(LossError::NoRelevant { .. }))
+        ));
+    }
+
+    /// A logits loss with declared inputs of every kind: CE of the primary `z` at `y`,
+    /// CE of the traced head `a` at the labels `g`, and a pull of `a` towards `z` weighted
+    /// by the constant `t` and the mask `m`.
+    #[loss(logits)]
+    fn guided_heads(
+        z: Logits,
+        y: Labels,
+        t: Given<samples, classes>,
+        a: Traced<samples, classes>,
+        m: Mask<samples, classes>,
+        g: Index<samples, classes>,
+    ) -> PerSample {
+        let lz = logsumexp(classes, |k| z[i][k]);
+        let la = logsumexp(classes, |k| a[i][k]);
+        lz - z[i][y[i]] + la - a[i][g[i]]
+            + sum(classes, |k| m[i][k] * t[i][k] * sq(z[i][k] - a[i][k]))
+    }
+
+    const Z: [[f64; 3]; 2] = [[1.0, -0.5, 0.3], [0.2, 0.9, -1.1]];
+    const T: [[f64; 3]; 2] = [[0.5, 1.5, 0.25], [2.0, 0.1, 0.7]];
+    const A: [[f64; 3]; 2] = [[-0.3, 0.8, 0.4], [1.2, -0.6, 0.05]];
+    const M: [[f64; 3]; 2] = [[1.0, 0.0, 1.0], [1.0, 1.0, 0.0]];
+
+    fn guided_inputs() -> Vec<Input> {
+        vec![
+            Input::new("logits", vec![2, 3], flat(&Z)),
+            labels_input("labels", &[2, 0]),
+            Input::new("t", vec![2, 3], flat(&T)),
+            Input::new("a", vec![2, 3], flat(&A)),
+            Input::new("m", vec![2, 3], flat(&M)),
+            labels_input("g", &[1, 2]),
+        ]
+    }
+
+    /// `guided_heads` by plain loops in f64.
+    fn guided_naive(z: &[f64], a: &[f64]) -> f64 {
+        let lse = |xs: &[f64]| xs.iter().map(|x| x.exp()).sum::<f64>().ln();
+        let (y, g) = ([2, 0], [1, 2]);
+        let mut total = 0.0;
+        for i in 0..2 {
+            let (zr, ar) = (&z[i * 3..i * 3 + 3], &a[i * 3..i * 3 + 3]);
+            total += lse(zr) - zr[y[i]] + lse(ar) - ar[g[i]];
+            for k in 0..3 {
+                total += M[i][k] * T[i][k] * (zr[k] - ar[k]).powi(2);
+            }
+        }
+        total / 2.0
+    }
+
+    #[test]
+    fn declared_inputs_by_name_match_a_naive_loop_and_finite_differences() {
+        let inputs = guided_inputs();
+        let (z, a) = (flat(&Z), flat(&A));
+        for precision in Precision::ALL {
+            let out = evaluate::<GuidedHeads>(&inputs, &[], precision).unwrap();
+            let tol = if precision == Precision::F64 {
+                1e-12
+            } else {
+                1e-5
+            };
+            assert!(
+                (out.loss - guided_naive(&z, &a)).abs() < tol,
+                "{precision:?}"
+            );
+            let names: Vec<_> = out
+                .grads
+                .iter()
+                .map(|g| (g.input, g.shape.clone()))
+                .collect();
+            assert_eq!(names, vec![("logits", vec![2, 3]), ("a", vec![2, 3])]);
+        }
+        // the gradients against central differences of the naive loop
+        let out = evaluate::<GuidedHeads>(&inputs, &[], Precision::F64).unwrap();
+        let h = 1e-6;
+        for (which, grad) in out.grads.iter().enumerate() {
+            for k in 0..6 {
+                let shifted = |d: f64| {
+                    let (mut z, mut a) = (z.clone(), a.clone());
+                    [&mut z, &mut a][which][k] += d;
+                    guided_naive(&z, &a)
+                };
+                let want = (shifted(h) - shifted(-h)) / (2.0 * h);
+                assert!((grad.values[k] - want).abs() < 1e-7, "{} {k}", grad.input);
+            }
+        }
+        // the same numbers as the typed call
+        let dev: Cpu = Default::default();
+        let zt: Tensor<Rank2<2, 3>, f64, _> = dev.tensor(Z);
+        let at: Tensor<Rank2<2, 3>, f64, _> = dev.tensor(A);
+        let (t, m): (Tensor<Rank2<2, 3>, f64, _>, Tensor<Rank2<2, 3>, f64, _>) =
+            (dev.tensor(T), dev.tensor(M));
+        let typed = GuidedHeads::default().forward(
+            (zt.leaky_trace(), t, at.leaky_trace(), m, &[1usize, 2][..]),
+            &[2usize, 0][..],
+        );
+        assert_eq!(typed.array(), out.loss);
+        let grads = typed.backward();
+        assert_eq!(grads.get(&zt).as_vec(), out.grads[0].values);
+        assert_eq!(grads.get(&at).as_vec(), out.grads[1].values);
+    }
+
+    #[test]
+    fn declared_inputs_refused_by_name() {
+        let err = |inputs: &[Input]| {
+            evaluate::<GuidedHeads>(inputs, &[], Precision::F64)
+                .unwrap_err()
+                .to_string()
+        };
+        let with = |k: usize, input: Input| {
+            let mut inputs = guided_inputs();
+            inputs[k] = input;
+            err(&inputs)
+        };
+        let mut missing = guided_inputs();
+        missing.remove(3);
+        assert_eq!(
+            err(&missing),
+            "missing input `a` (needed by `guided_heads`)"
+        );
+        assert_eq!(
+            with(3, Input::new("b", vec![2, 3], flat(&A))),
+            "`guided_heads` has no input named `b`; its inputs are `logits`, `labels`, `t`, `a`, `m`, `g`"
+        );
+        let mut twice = guided_inputs();
+        twice.push(Input::new("t", vec![2, 3], flat(&T)));
+        assert_eq!(err(&twice), "input `t` is given twice");
+        assert_eq!(
+            with(2, Input::new("t", vec![2, 3], vec![0.0; 5])),
+            "`t` has shape [2, 3] (6 elements) but 5 values"
+        );
+        // a shared axis that disagrees names both inputs and the set
+        assert_eq!(
+            with(3, Input::new("a", vec![2, 2], vec![0.0; 4])),
+            "`a` has 2 along `classes`, but `logits` has 3"
+        );
+        assert_eq!(
+            with(2, Input::new("t", vec![3, 2], flat(&T))),
+            "`t` has 3 along `samples`, but `logits` has 2"
+        );
+        assert!(
+            with(2, Input::new("t", vec![1, 2, 3], flat(&T))).starts_with("bad shape for `t`"),
+            "{}",
+            with(2, Input::new("t", vec![1, 2, 3], flat(&T)))
+        );
+        assert_eq!(
+            with(5, Input::new("g", vec![2], vec![1.0, 0.5])),
+            "`g[1]` is 0.5, but labels must be non-negative integers"
+        );
+        assert!(matches!(
+            evaluate::<GuidedHeads>(
+                &{
+                    let mut i = guided_inputs();
+                    i[5] = labels_input("g", &[1, 3]);
+                    i
+                },
+                &[],
+                Precision::F64
+            ),
+            Err(EvalError::Loss(LossError::IndexOutOfRange {
+                input: "g",
+                index: 1,
+                ..
+            }))
+        ));
+        assert!(matches!(
+            evaluate::<GuidedHeads>(
+                &{
+                    let mut i = guided_inputs();
+                    i[4].values[0] = 0.5;
+                    i
+                },
+                &[],
+                Precision::F64
+            ),
+            Err(EvalError::Loss(LossError::NotAMask {
+                input: "m",
+                index: 0,
+                ..
+            }))
+        ));
+        assert!(matches!(
+            evaluate::<GuidedHeads>(
+                &{
+                    let mut i = guided_inputs();
+                    i[3].values[4] = f64::NAN;
+                    i
+                },
+                &[],
+                Precision::F64
+            ),
+            Err(EvalError::Loss(LossError::NonFinite {
+                input: "a",
+                index: 4,
+                ..
+            }))
         ));
     }
 }

@@ -3,7 +3,7 @@
 
 use dfdx::prelude::*;
 
-use crate::core::info::{InputInfo, InputKind};
+use crate::core::info::{Family, InputInfo};
 use crate::core::kernel::Kernel;
 use crate::core::real::Real;
 use crate::core::tape;
@@ -11,24 +11,7 @@ use crate::error::LossError;
 use crate::family::declared::Declared;
 
 /// The inputs of the logits family, in call order.
-pub const INPUTS: &[InputInfo] = &[
-    InputInfo {
-        name: "logits",
-        shape: "[N, C]",
-        differentiable: true,
-        kind: InputKind::Real,
-        alternative_to: None,
-        optional: false,
-    },
-    InputInfo {
-        name: "labels",
-        shape: "[N]",
-        differentiable: false,
-        kind: InputKind::Label,
-        alternative_to: None,
-        optional: false,
-    },
-];
+pub const INPUTS: &[InputInfo] = Family::Logits.inputs();
 
 /// Checks logits and labels; returns `(N, C)`.
 fn check_inputs<R: Real>(

@@ -18,7 +18,7 @@
 use dfdx::prelude::*;
 
 use crate::core::alloc;
-use crate::core::info::{InputInfo, InputKind};
+use crate::core::info::{Family, InputInfo};
 use crate::core::kernel::{Kernel, Workspace};
 use crate::core::real::Real;
 use crate::core::similarity::{similarity, similarity_with};
@@ -43,48 +43,7 @@ pub struct PairLabels<'a> {
 }
 
 /// The inputs of the pairs family, in call order.
-pub const INPUTS: &[InputInfo] = &[
-    InputInfo {
-        name: "embeddings",
-        shape: "[N, d]",
-        differentiable: true,
-        kind: InputKind::Real,
-        alternative_to: None,
-        optional: false,
-    },
-    InputInfo {
-        name: "similarities",
-        shape: "[N, M]",
-        differentiable: true,
-        kind: InputKind::Real,
-        alternative_to: Some("embeddings"),
-        optional: false,
-    },
-    InputInfo {
-        name: "labels",
-        shape: "[N]",
-        differentiable: false,
-        kind: InputKind::Label,
-        alternative_to: None,
-        optional: false,
-    },
-    InputInfo {
-        name: "ref_embeddings",
-        shape: "[M, d]",
-        differentiable: true,
-        kind: InputKind::Real,
-        alternative_to: None,
-        optional: true,
-    },
-    InputInfo {
-        name: "ref_labels",
-        shape: "[M]",
-        differentiable: false,
-        kind: InputKind::Label,
-        alternative_to: None,
-        optional: true,
-    },
-];
+pub const INPUTS: &[InputInfo] = Family::Pairs.inputs();
 
 /// Where a similarity matrix came from: passed by the user, or computed by the
 /// similarity op from the named embeddings input.

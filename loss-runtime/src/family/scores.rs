@@ -4,7 +4,7 @@
 
 use dfdx::prelude::*;
 
-use crate::core::info::{InputInfo, InputKind};
+use crate::core::info::{Family, InputInfo};
 use crate::core::kernel::Kernel;
 use crate::core::real::Real;
 use crate::core::tape;
@@ -12,24 +12,7 @@ use crate::error::LossError;
 use crate::family::declared::Declared;
 
 /// The inputs of the scores family, in call order.
-pub const INPUTS: &[InputInfo] = &[
-    InputInfo {
-        name: "scores",
-        shape: "[Q, D]",
-        differentiable: true,
-        kind: InputKind::Real,
-        alternative_to: None,
-        optional: false,
-    },
-    InputInfo {
-        name: "relevance",
-        shape: "[Q, D]",
-        differentiable: false,
-        kind: InputKind::Binary,
-        alternative_to: None,
-        optional: false,
-    },
-];
+pub const INPUTS: &[InputInfo] = Family::Scores.inputs();
 
 /// Checks scores and relevance; returns `(Q, D)`.
 fn check_inputs<R: Real>(
