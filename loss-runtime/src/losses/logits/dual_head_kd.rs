@@ -755,8 +755,14 @@ mod tests {
             .sum::<f64>()
             / (8.0 * n as f64);
         for temperature in [0.5, 2.0, 8.0] {
-            let got =
-                with_teacher::<f64, _>(&norm.clone().with_temperature(temperature), &small, &t, c, &y).0;
+            let got = with_teacher::<f64, _>(
+                &norm.clone().with_temperature(temperature),
+                &small,
+                &t,
+                c,
+                &y,
+            )
+            .0;
             assert_close(
                 got,
                 quadratic,
