@@ -27,7 +27,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{epochs_from_args, parse_csv, stratified_split, SplitMix64};
+use common::{counts_from_args, parse_csv, stratified_split, SplitMix64};
 use dfdx::optim::Adam;
 use losskit::prelude::*;
 
@@ -66,7 +66,7 @@ type Dataset = common::Dataset<FEATURES, bool>;
 type Split = common::Split<FEATURES, bool>;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let epochs = epochs_from_args(DEFAULT_EPOCHS)?;
+    let [epochs] = counts_from_args([("epochs", DEFAULT_EPOCHS)])?;
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/breast_cancer.csv");
     let raw = load_breast_cancer(path)?;
     let data = thin_positives(&raw, KEEP_EVERY_NTH_POSITIVE);

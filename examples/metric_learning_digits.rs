@@ -32,11 +32,13 @@
 //! runs print the same figures (the timings aside).
 
 mod common;
+mod digits;
 
 use std::time::Instant;
 
-use common::{epochs_from_args, parse_csv, stratified_split, SplitMix64};
+use common::{counts_from_args, stratified_split, SplitMix64};
 use dfdx::optim::Adam;
+use digits::{load_digits, DIGITS, PIXELS};
 use losskit::prelude::*;
 
 /// Training epochs when neither `--epochs` nor `LOSSKIT_EPOCHS` is given.
@@ -50,19 +52,18 @@ const K: usize = 8;
 const LEARNING_RATE: f64 = 1e-3;
 const SEED: u64 = 0;
 
-const FEATURES: usize = 64;
+const FEATURES: usize = PIXELS;
 const HIDDEN: usize = 128;
 const EMBEDDING: usize = 32;
-const CLASSES: usize = 10;
+const CLASSES: usize = DIGITS;
 type Mlp = (Linear<FEATURES, HIDDEN>, ReLU, Linear<HIDDEN, EMBEDDING>);
 type Model = <Mlp as BuildOnDevice<Cpu, f32>>::Built;
 /// Images (standardised pixels once split) and their digits.
-type Dataset = common::Dataset<FEATURES, usize>;
+type Dataset = digits::Digits;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let epochs = epochs_from_args(DEFAULT_EPOCHS)?;
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv");
-    let data = load_digits(path)?;
+    let [epochs] = counts_from_args([("epochs", DEFAULT_EPOCHS)])?;
+    let data = load_digits()?;
     let split = stratified_split(&data, 0..CLASSES, TEST_FRACTION, SEED, |sd| {
         // A pixel constant over the training part is only centred.
         if sd > 1e-6 {
@@ -217,20 +218,4 @@ impl PkSampler {
         }
         out
     }
-}
-
-/// Parses `digits.csv`: no header; 64 pixel counts then the digit on each line.
-fn load_digits(path: &str) -> Result<Dataset, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    let data: Dataset = parse_csv(path, &text, 0, |field| {
-        let digit: usize = field.parse().map_err(|_| "bad digit".to_string())?;
-        if digit >= CLASSES {
-            return Err(format!("digit {digit} out of range"));
-        }
-        Ok(digit)
-    })?;
-    if data.len() == 0 {
-        return Err(format!("{path}: no rows"));
-    }
-    Ok(data)
 }

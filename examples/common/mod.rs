@@ -1,9 +1,10 @@
-//! Helpers shared by the `imbalanced_metric_loss` and `metric_learning_digits` examples: a
-//! seedable shuffler, a table of labelled feature rows read from CSV, a stratified train/test
-//! split that standardises the features, and the `--epochs` command line.
+//! Helpers shared by the `imbalanced_metric_loss`, `metric_learning_digits` and
+//! `distillation_digits` examples: a seedable shuffler, a table of labelled feature rows read
+//! from CSV, a stratified train/test split that standardises the features, and the
+//! `--epochs` (and other count flags) command line.
 //!
 //! Each example includes it with `mod common;`; Cargo does not build it as an example of its
-//! own. Every item here is used by both examples.
+//! own. Every item here is used by every one of them.
 
 use losskit::prelude::*;
 
@@ -164,30 +165,54 @@ pub fn stratified_split<const F: usize, L: Copy + PartialEq>(
     Split { train, test }
 }
 
-/// The number of epochs: `--epochs N` / `--epochs=N`, else the `LOSSKIT_EPOCHS` environment
-/// variable, else `default`. Any other arguments are an error whose usage line names the
-/// example being built.
-pub fn epochs_from_args(default: usize) -> Result<usize, String> {
-    let parse = |s: &str| {
+/// Positive counts from the command line, one per flag in `flags` (`(name, default)`):
+/// `--name N` or `--name=N`, else the environment variable `LOSSKIT_NAME` (the name in
+/// upper case), else the default. Any other argument is an error whose usage line names the
+/// example being built and its flags.
+///
+/// ```text
+/// let [epochs, seeds] = counts_from_args([("epochs", 30), ("seeds", 5)])?;
+/// ```
+pub fn counts_from_args<const N: usize>(flags: [(&str, usize); N]) -> Result<[usize; N], String> {
+    let parse = |name: &str, s: &str| {
         s.parse::<usize>()
             .ok()
             .filter(|&n| n > 0)
-            .ok_or_else(|| format!("epochs must be a positive integer, got {s:?}"))
+            .ok_or_else(|| format!("{name} must be a positive integer, got {s:?}"))
     };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [] => {}
-        [flag, n] if flag == "--epochs" => return parse(n),
-        [arg] if arg.starts_with("--epochs=") => return parse(&arg["--epochs=".len()..]),
-        _ => {
-            return Err(format!(
-                "unexpected arguments {args:?}; usage: {} [--epochs N]",
-                env!("CARGO_CRATE_NAME")
-            ))
-        }
+    let usage = || {
+        let flags: Vec<String> = flags
+            .iter()
+            .map(|(name, _)| format!("[--{name} N]"))
+            .collect();
+        format!("usage: {} {}", env!("CARGO_CRATE_NAME"), flags.join(" "))
+    };
+    let mut given: [Option<usize>; N] = [None; N];
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag.to_string(), Some(value.to_string())),
+            None => (arg.clone(), None),
+        };
+        let slot = flags
+            .iter()
+            .position(|(name, _)| flag.strip_prefix("--") == Some(name))
+            .ok_or_else(|| format!("unexpected argument {arg:?}; {}", usage()))?;
+        let value = match inline.or_else(|| args.next()) {
+            Some(value) => value,
+            None => return Err(format!("{flag} needs a value; {}", usage())),
+        };
+        given[slot] = Some(parse(flags[slot].0, &value)?);
     }
-    match std::env::var("LOSSKIT_EPOCHS") {
-        Ok(v) => parse(&v),
-        Err(_) => Ok(default),
+    let mut out = [0; N];
+    for (k, (name, default)) in flags.iter().enumerate() {
+        out[k] = match given[k] {
+            Some(n) => n,
+            None => match std::env::var(format!("LOSSKIT_{}", name.to_uppercase())) {
+                Ok(v) => parse(name, &v)?,
+                Err(_) => *default,
+            },
+        };
     }
+    Ok(out)
 }

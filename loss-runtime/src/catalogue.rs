@@ -120,6 +120,10 @@ static ALL: &[Entry] = &[
     Entry::of::<ZLoss>(),
     Entry::of::<LdrKl>(),
     Entry::of::<DepictClusteringCe>(),
+    Entry::of::<KdKl>(),
+    Entry::of::<BinaryKl>(),
+    Entry::of::<BinaryKlNorm>(),
+    Entry::of::<Dhkd>(),
     // pairs
     Entry::of::<MultiSimilarity>(),
     Entry::of::<GpwContrastive>(),

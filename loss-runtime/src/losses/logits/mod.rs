@@ -3,11 +3,13 @@
 mod comp_sum;
 mod cross_entropy;
 mod depict;
+mod dual_head_kd;
 mod ldr_kl;
 mod z_loss;
 
 pub use comp_sum::*;
 pub use cross_entropy::*;
 pub use depict::*;
+pub use dual_head_kd::*;
 pub use ldr_kl::*;
 pub use z_loss::*;
