@@ -11,3 +11,5 @@ pub use cross_entropy::*;
 pub use depict::*;
 pub use ldr_kl::*;
 pub use z_loss::*;
+mod dataset_equity;
+pub use dataset_equity::*;
