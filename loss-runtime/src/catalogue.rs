@@ -135,6 +135,9 @@ static ALL: &[Entry] = &[
     Entry::of::<DexmlSoftmax>(),
     Entry::of::<DexmlBce>(),
     Entry::of::<DexmlSoftTopk>(),
+    // logits, with declared inputs
+    Entry::of::<DatasetEquity>(),
+    Entry::of::<EnsLoss>(),
 ];
 
 /// Every shipped loss, grouped by family, in the order `losskit list` prints them.
@@ -195,6 +198,10 @@ mod tests {
             ),
         ];
         for entry in all() {
+            // by-name evaluation of declared inputs: see family/dynamic.rs
+            if !entry.info.declared.is_empty() {
+                continue;
+            }
             let inputs: &[Input] = match entry.info.family {
                 Family::Binary => &binary,
                 Family::Logits => &logits,

@@ -198,9 +198,21 @@ mod tests {
         let p = likelihoods(&mut rng, n);
         let ce = logits_value::<f64, _>(&SoftmaxCrossEntropy::new(), &z, c, &y).unwrap();
         let plain = DatasetEquity::new().with_gamma(0.0);
-        assert_close(value::<f64>(&plain, &z, c, &y, &p).unwrap(), ce, 1e-14, 0.0, "γ = 0");
+        assert_close(
+            value::<f64>(&plain, &z, c, &y, &p).unwrap(),
+            ce,
+            1e-14,
+            0.0,
+            "γ = 0",
+        );
         let flat = DatasetEquity::new().with_eta(1e12);
-        assert_close(value::<f64>(&flat, &z, c, &y, &p).unwrap(), ce, 1e-10, 0.0, "η → ∞");
+        assert_close(
+            value::<f64>(&flat, &z, c, &y, &p).unwrap(),
+            ce,
+            1e-10,
+            0.0,
+            "η → ∞",
+        );
     }
 
     /// The weight's range, ends and monotonicity, as the paper states them.
@@ -209,12 +221,21 @@ mod tests {
         for (eta, gamma) in SETTINGS {
             let at = |p| dataset_equity_weight(p, eta, gamma).unwrap();
             let floor = eta / (eta + 1.0);
-            assert_close(at(1.0), if gamma == 0.0 { 1.0 } else { floor }, 1e-15, 0.0, "p = 1");
+            assert_close(
+                at(1.0),
+                if gamma == 0.0 { 1.0 } else { floor },
+                1e-15,
+                0.0,
+                "p = 1",
+            );
             assert_close(at(1e-12), 1.0, 1e-10, 0.0, "p → 0");
             let mut last = f64::INFINITY;
             for k in 1..=100 {
                 let w = at(k as f64 / 100.0);
-                assert!(w <= last && w >= floor - 1e-15 && w <= 1.0, "η={eta} γ={gamma}");
+                assert!(
+                    w <= last && w >= floor - 1e-15 && w <= 1.0,
+                    "η={eta} γ={gamma}"
+                );
                 last = w;
             }
         }
@@ -247,7 +268,8 @@ mod tests {
                     .backward()
                     .get(&x)
                     .as_vec();
-                let (_, ce) = logits_value_and_grad::<f64, _>(&SoftmaxCrossEntropy::new(), &z, c, &y);
+                let (_, ce) =
+                    logits_value_and_grad::<f64, _>(&SoftmaxCrossEntropy::new(), &z, c, &y);
                 for i in 0..n {
                     let w = dataset_equity_weight(p[i], eta, gamma).unwrap();
                     for k in 0..c {
@@ -285,12 +307,31 @@ mod tests {
         let loss = DatasetEquity::new();
         let base = value::<f64>(&loss, &z, c, &y, &p).unwrap();
         let order = rng.permutation(n);
-        let zs: Vec<f64> = order.iter().flat_map(|&i| z[i * c..(i + 1) * c].to_vec()).collect();
+        let zs: Vec<f64> = order
+            .iter()
+            .flat_map(|&i| z[i * c..(i + 1) * c].to_vec())
+            .collect();
         let ys: Vec<usize> = order.iter().map(|&i| y[i]).collect();
         let ps: Vec<f64> = order.iter().map(|&i| p[i]).collect();
-        assert_close(value::<f64>(&loss, &zs, c, &ys, &ps).unwrap(), base, 1e-13, 0.0, "permuted");
-        let shifted: Vec<f64> = z.iter().enumerate().map(|(j, v)| v + (j / c) as f64 * 5.0).collect();
-        assert_close(value::<f64>(&loss, &shifted, c, &y, &p).unwrap(), base, 1e-12, 0.0, "shifted");
+        assert_close(
+            value::<f64>(&loss, &zs, c, &ys, &ps).unwrap(),
+            base,
+            1e-13,
+            0.0,
+            "permuted",
+        );
+        let shifted: Vec<f64> = z
+            .iter()
+            .enumerate()
+            .map(|(j, v)| v + (j / c) as f64 * 5.0)
+            .collect();
+        assert_close(
+            value::<f64>(&loss, &shifted, c, &y, &p).unwrap(),
+            base,
+            1e-12,
+            0.0,
+            "shifted",
+        );
     }
 
     #[test]
@@ -303,15 +344,37 @@ mod tests {
             let p = [0.5, 1.0, bad, 0.2];
             let err = value::<f64>(&loss, &z, c, &y, &p).unwrap_err();
             assert!(
-                matches!(err, LossError::Requirement { sample: Some(2), .. }),
+                matches!(
+                    err,
+                    LossError::Requirement {
+                        sample: Some(2),
+                        ..
+                    }
+                ),
                 "p = {bad}: {err:?}"
             );
         }
         let err = value::<f64>(&loss, &z, c, &y, &[0.5, f64::NAN, 1.0, 1.0]).unwrap_err();
-        assert!(matches!(err, LossError::NonFinite { input: "likelihood", .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                LossError::NonFinite {
+                    input: "likelihood",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         let err = value::<f64>(&loss, &z, c, &y, &[0.5; 3]).unwrap_err();
         assert!(
-            matches!(err, LossError::AxisMismatch { axis: "samples", found_in: "likelihood", .. }),
+            matches!(
+                err,
+                LossError::AxisMismatch {
+                    axis: "samples",
+                    found_in: "likelihood",
+                    ..
+                }
+            ),
             "{err:?}"
         );
     }

@@ -13,3 +13,5 @@ pub use ldr_kl::*;
 pub use z_loss::*;
 mod dataset_equity;
 pub use dataset_equity::*;
+mod ensloss;
+pub use ensloss::*;
