@@ -63,8 +63,10 @@ use crate::Real;
 /// let draws: Vec<f64> = ensloss_draws(&mut StdRng::seed_from_u64(7), 3);
 /// let loss = EnsLoss::default().forward((z.leaky_trace(), &draws[..]), &[1, 1, 0]);
 /// let g = loss.backward().get(&z).as_vec();
-/// // every slope is negative; the gradient pushes each margin up
-/// assert!(g[3] < 0.0 && g[5] < 0.0 && g[4] > 0.0);
+/// // every slope is negative: the label's logit gets a negative gradient, so a descent
+/// // step raises each margin
+/// assert!(g[1] < 0.0 && g[3] < 0.0 && g[4] < 0.0);
+/// assert!(g[0] > 0.0 && g[2] > 0.0 && g[5] > 0.0);
 /// // the same seed gives the same draws
 /// assert_eq!(draws, ensloss_draws::<f64, _>(&mut StdRng::seed_from_u64(7), 3));
 /// ```
