@@ -270,8 +270,8 @@ mod tests {
                     .as_vec();
                 let (_, ce) =
                     logits_value_and_grad::<f64, _>(&SoftmaxCrossEntropy::new(), &z, c, &y);
-                for i in 0..n {
-                    let w = dataset_equity_weight(p[i], eta, gamma).unwrap();
+                for (i, &pi) in p.iter().enumerate() {
+                    let w = dataset_equity_weight(pi, eta, gamma).unwrap();
                     for k in 0..c {
                         let j = i * c + k;
                         assert_close(g[j], w * ce[j], 1e-12, 1e-16, &format!("[{i}][{k}]"));
