@@ -33,6 +33,10 @@ fn losses(family: Family) -> impl Iterator<Item = &'static Entry> {
     catalogue::all()
         .iter()
         .filter(move |e| e.info.family == family)
+        // the batches generated here carry the family's inputs only; losses with declared
+        // inputs (teacher logits, likelihoods, draws) are checked by their own tests until
+        // these strategies generate declared inputs too
+        .filter(|e| e.info.declared.is_empty())
 }
 
 /// A batch for one family: the named inputs, the first one differentiable.

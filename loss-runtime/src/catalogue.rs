@@ -139,6 +139,9 @@ static ALL: &[Entry] = &[
     Entry::of::<DexmlSoftmax>(),
     Entry::of::<DexmlBce>(),
     Entry::of::<DexmlSoftTopk>(),
+    // logits, with declared inputs
+    Entry::of::<DatasetEquity>(),
+    Entry::of::<EnsLoss>(),
 ];
 
 /// Every shipped loss, grouped by family, in the order `losskit list` prints them.

@@ -357,7 +357,7 @@ impl<E: Dtype, L> BinaryLoss<E> for L where
 {
 }
 
-fn to_e<E: Real>(xs: &[f64]) -> Vec<E> {
+pub(crate) fn to_e<E: Real>(xs: &[f64]) -> Vec<E> {
     xs.iter().map(|&x| E::from_f64(x)).collect()
 }
 

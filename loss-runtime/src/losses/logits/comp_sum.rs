@@ -47,8 +47,12 @@ use crate::loss;
 /// not be read from the paper's text here, and is taken as the spec gives it, the reading
 /// best supported: it is the only one of this form that yields all four named cases
 /// (τ = 0, 1, 2 exactly, GCE with `q = τ − 1`), and the stable rewrite is exact algebra.
-/// The smooth *adversarial* comp-sum loss of the same paper needs clean and adversarial
-/// logits, which this family cannot take; it is not shipped here.
+/// The smooth *adversarial* comp-sum loss of the same paper (clean and adversarial logits)
+/// is not shipped: the public pages reachable here (the arXiv abstract and its mirrors)
+/// say only that it adds "a related smooth term" to a comp-sum loss and that ADV-COMP-SUM
+/// minimises a regularised version of it; where ρ enters, the regulariser's norm and
+/// square, the weight ν and the experimental values could not be read from the paper's
+/// text, so the form stays unverified.
 ///
 /// **Defaults:** τ = 1 (cross-entropy).
 ///

@@ -13,3 +13,7 @@ pub use depict::*;
 pub use dual_head_kd::*;
 pub use ldr_kl::*;
 pub use z_loss::*;
+mod dataset_equity;
+pub use dataset_equity::*;
+mod ensloss;
+pub use ensloss::*;
