@@ -178,6 +178,11 @@ mod tests {
             Input::new("logits", vec![2, 3], vec![1.0, -2.0, 0.5, 0.0, 1.0, 2.0]),
             Input::new("labels", vec![2], vec![0.0, 2.0]),
         ];
+        // EnsLoss is binary: two logit columns
+        let two_columns = [
+            Input::new("logits", vec![2, 2], vec![1.0, -2.0, 0.5, 0.0]),
+            Input::new("labels", vec![2], vec![0.0, 1.0]),
+        ];
         let pairs = [
             Input::new(
                 "embeddings",
@@ -206,6 +211,7 @@ mod tests {
             // (samples, classes, refs) of each family's case
             let (inputs, sizes): (&[Input], _) = match entry.info.family {
                 Family::Binary => (&binary, (3, 1, 1)),
+                Family::Logits if entry.name() == "ens_loss" => (&two_columns, (2, 2, 1)),
                 Family::Logits => (&logits, (2, 3, 1)),
                 Family::Pairs => (&pairs, (6, 1, 6)),
                 Family::Scores => (&scores, (2, 1, 6)),
