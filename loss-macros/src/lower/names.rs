@@ -189,27 +189,7 @@ impl Lowerer<'_> {
                 return None;
             }
         };
-        if indices.len() != axes.len() {
-            self.cx
-                .push(diag::wrong_rank(expr, &name, axes.len(), indices.len()));
-            return None;
-        }
-        let mut ixs = Vec::new();
-        for (axis, (ix_expr, domain)) in indices.iter().zip(axes).enumerate() {
-            let ix = self.index(ix_expr)?;
-            let found = self.ix_domain(ix);
-            if found != *domain {
-                self.cx.push(diag::index_domain(
-                    *ix_expr,
-                    &name,
-                    axis,
-                    self.family.set_name(*domain),
-                    self.family.set_name(found),
-                ));
-                return None;
-            }
-            ixs.push(ix);
-        }
+        let ixs = self.checked_indices(expr, &name, &indices, axes)?;
         // every input's first axis is the samples, which a label (a class) never indexes
         let Some(&Ix::Var(var)) = ixs.first() else {
             return None;
@@ -229,6 +209,39 @@ impl Lowerer<'_> {
             Role::Amplified => Val::Real(self.amplified(var)),
             Role::SoftConfusion => return None, // refused above
         })
+    }
+
+    /// The indices of `name[..][..]`, one per axis, each ranging over its axis's set; a
+    /// wrong count or a wrong set is reported on the offending tokens.
+    fn checked_indices(
+        &mut self,
+        expr: &Expr,
+        name: &str,
+        indices: &[&Expr],
+        axes: &[Domain],
+    ) -> Option<Vec<Ix>> {
+        if indices.len() != axes.len() {
+            self.cx
+                .push(diag::wrong_rank(expr, name, axes.len(), indices.len()));
+            return None;
+        }
+        let mut ixs = Vec::new();
+        for (axis, (ix_expr, domain)) in indices.iter().zip(axes).enumerate() {
+            let ix = self.index(ix_expr)?;
+            let found = self.ix_domain(ix);
+            if found != *domain {
+                self.cx.push(diag::index_domain(
+                    *ix_expr,
+                    name,
+                    axis,
+                    self.family.set_name(*domain),
+                    self.family.set_name(found),
+                ));
+                return None;
+            }
+            ixs.push(ix);
+        }
+        Some(ixs)
     }
 
     /// The set an index ranges over: its variable's, or the set a label indexes.
@@ -253,27 +266,7 @@ impl Lowerer<'_> {
         d: &DeclaredParam,
     ) -> Option<Val> {
         let name = d.name.to_string();
-        if indices.len() != d.axes.len() {
-            self.cx
-                .push(diag::wrong_rank(expr, &name, d.axes.len(), indices.len()));
-            return None;
-        }
-        let mut ixs = Vec::new();
-        for (axis, (ix_expr, domain)) in indices.iter().zip(&d.axes).enumerate() {
-            let ix = self.index(ix_expr)?;
-            let found = self.ix_domain(ix);
-            if found != *domain {
-                self.cx.push(diag::index_domain(
-                    *ix_expr,
-                    &name,
-                    axis,
-                    self.family.set_name(*domain),
-                    self.family.set_name(found),
-                ));
-                return None;
-            }
-            ixs.push(ix);
-        }
+        let ixs = self.checked_indices(expr, &name, indices, &d.axes)?;
         if d.kind != DeclKind::Index {
             return Some(Val::Real(self.prog.graph.intern(Op::Input(id, ixs))));
         }
