@@ -124,6 +124,10 @@ static ALL: &[Entry] = &[
     Entry::of::<BinaryKl>(),
     Entry::of::<BinaryKlNorm>(),
     Entry::of::<Dhkd>(),
+    // logits over cosines (margin heads)
+    Entry::of::<ArcFace>(),
+    Entry::of::<CosFace>(),
+    Entry::of::<NormalizedSoftmaxCe>(),
     // pairs
     Entry::of::<MultiSimilarity>(),
     Entry::of::<GpwContrastive>(),
@@ -142,6 +146,8 @@ static ALL: &[Entry] = &[
     // logits, with declared inputs
     Entry::of::<DatasetEquity>(),
     Entry::of::<EnsLoss>(),
+    Entry::of::<ElasticFaceArc>(),
+    Entry::of::<ElasticFaceCos>(),
 ];
 
 /// Every shipped loss, grouped by family, in the order `losskit list` prints them.

@@ -18,6 +18,7 @@ pub(crate) mod testing;
 pub(crate) mod testing_pairs;
 
 pub use crate::core::class_cosines::{class_cosines, projected_cosines};
+pub use crate::core::draws::standard_normal_draws;
 pub use crate::core::info::{
     Axis, DeclaredInfo, DeclaredRole, Family, HyperInfo, HyperKind, InputInfo, InputKind, LossInfo,
     SetRef,

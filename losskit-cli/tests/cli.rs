@@ -1342,3 +1342,67 @@ fn eval_extreme_but_valid_inputs_give_finite_numbers() {
         assert!(numbers.iter().all(|x| x.is_finite()), "{case}: {out}");
     }
 }
+
+/// The margin heads evaluate by name on a cosine matrix (the `logits`), ElasticFace with
+/// its draws `eps` by name, and agree with the library.
+#[test]
+fn eval_margin_heads_agree_with_the_library() {
+    let cos = [[0.9, 0.1, -0.3], [0.2, 0.7, 0.4], [-0.5, 0.3, 0.6]];
+    let labels = [0usize, 1, 2];
+    let eps = [0.3, -1.2, 0.8];
+    let flat_cos: Vec<f64> = cos.iter().flatten().copied().collect();
+    let dev: Cpu = Default::default();
+    let z: Tensor<(usize, usize), f64, Cpu> = dev.tensor_from_vec(flat_cos.clone(), (3, 3));
+    let elastic = {
+        let loss = ElasticFaceArc::plus_defaults().with_s(16.0);
+        let out = loss.forward((z.leaky_trace(), &eps[..]), &labels);
+        (out.array(), out.backward().get(&z).as_vec())
+    };
+    let cases: Vec<(&str, Value, Value, ValueAndGrad)> = vec![
+        (
+            "arc_face",
+            json!({"s": 16, "easy_margin": true}),
+            json!({}),
+            logits_direct(
+                &ArcFace::new().with_s(16.0).with_easy_margin(true),
+                &flat_cos,
+                3,
+                &labels,
+            ),
+        ),
+        (
+            "cos_face",
+            json!({}),
+            json!({}),
+            logits_direct(&CosFace::new(), &flat_cos, 3, &labels),
+        ),
+        (
+            "normalized_softmax_ce",
+            json!({}),
+            json!({}),
+            logits_direct(&NormalizedSoftmaxCe::new(), &flat_cos, 3, &labels),
+        ),
+        (
+            "elastic_face_arc",
+            json!({"s": 16, "sigma": 0.0175, "plus": true}),
+            json!({"eps": eps}),
+            elastic,
+        ),
+    ];
+    for (name, params, extra, (value, grad)) in &cases {
+        let mut inputs = json!({"logits": cos, "labels": labels});
+        for (k, v) in extra.as_object().expect("an object") {
+            inputs[k] = v.clone();
+        }
+        let out = eval(&json!({
+            "loss": name,
+            "dtype": "f64",
+            "params": params,
+            "inputs": inputs,
+        }));
+        assert_close(&[out["loss"].as_f64().expect("a loss")], &[*value]);
+        let grads = out["grads"].as_object().expect("grads");
+        assert_eq!(grads.len(), 1, "{name}: only `logits` is differentiable");
+        assert_close(&flat(&grads["logits"]), grad);
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod alloc;
 pub mod class_cosines;
+pub mod draws;
 pub mod foreign;
 pub mod info;
 pub mod kernel;
