@@ -25,3 +25,7 @@ mod hyperspherical;
 pub use hyperspherical::*;
 mod elasticface;
 pub use elasticface::*;
+mod sface;
+pub use sface::*;
+mod unpg;
+pub use unpg::*;
