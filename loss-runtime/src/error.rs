@@ -321,7 +321,7 @@ impl fmt::Display for LossError {
                 value,
             } => write!(
                 f,
-                "`{input}` at index {index} is {}, but a mask must be 0 or 1",
+                "`{input}` at index {index} is {}, but `{input}` must be 0 or 1 (a mask)",
                 Shown(*value)
             ),
             Self::LabelOutOfRange {

@@ -121,6 +121,7 @@ fn kind_text(kind: InputKind) -> &'static str {
         InputKind::Probability => "probabilities in [0, 1]",
         InputKind::Binary => "0 or 1",
         InputKind::Label => "class indices in 0..C",
+        InputKind::Embeddings => "rows of real features",
     }
 }
 
@@ -139,13 +140,7 @@ fn declared_kind_text(d: &DeclaredInfo) -> String {
 /// The role of a family input, in the words of [`DeclaredRole::name`]: a 0/1 constant is a
 /// mask.
 fn family_role(input: &InputInfo) -> &'static str {
-    let role = match input.kind {
-        _ if input.differentiable => DeclaredRole::Differentiable,
-        InputKind::Label => DeclaredRole::Labels,
-        InputKind::Binary => DeclaredRole::Mask,
-        InputKind::Real | InputKind::Probability => DeclaredRole::Constant,
-    };
-    role.name()
+    input.role().name()
 }
 
 fn kind_name(kind: InputKind) -> &'static str {
@@ -154,6 +149,7 @@ fn kind_name(kind: InputKind) -> &'static str {
         InputKind::Probability => "probability",
         InputKind::Binary => "binary",
         InputKind::Label => "label",
+        InputKind::Embeddings => "embeddings",
     }
 }
 

@@ -616,15 +616,15 @@ fn case_errors() {
         ),
         (
             binary(json!({"probs": [0.5, 0.2, 0.1], "targets": [1, 0]})).to_string(),
-            "batch size mismatch",
+            "`targets` has 2 along `samples`, but `probs` has 3",
         ),
         (
             binary(json!({"probs": [[0.5, 0.2]], "targets": [[1, 0]]})).to_string(),
             "bad shape for `probs`",
         ),
         (
-            binary(json!({"probs": [0.5], "targets": [[1]]})).to_string(),
-            "give both the same rank",
+            binary(json!({"probs": [0.5], "targets": [[1, 0]]})).to_string(),
+            "bad shape for `targets`: got [1, 2], expected [N]",
         ),
         (
             binary(json!({"probs": [], "targets": []})).to_string(),
@@ -636,7 +636,7 @@ fn case_errors() {
         ),
         (
             binary(json!({"probs": [0.5], "targets": [2]})).to_string(),
-            "targets must be 0 or 1",
+            "`targets` must be 0 or 1",
         ),
         (
             logits(json!({"logits": [[1, 2], [3]], "labels": [0, 1]})).to_string(),
@@ -664,7 +664,7 @@ fn case_errors() {
         ),
         (
             logits(json!({"logits": [[1, 2]], "labels": [2]})).to_string(),
-            "only 2 classes",
+            "`classes` has only 2 elements",
         ),
     ];
     for (case, needle) in &cases {
@@ -1012,7 +1012,7 @@ fn pairs_and_scores_case_errors() {
         ),
         (
             pairs(json!({"embeddings": EMB, "labels": [0, 1]})).to_string(),
-            "batch size mismatch",
+            "`labels` has 2 along `samples`, but `embeddings` has 6",
         ),
         (
             pairs(json!({"embeddings": EMB, "labels": [0, 0, 1, 1, 2, 2.5]})).to_string(),

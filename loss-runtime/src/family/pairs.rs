@@ -127,7 +127,7 @@ pub const MAX_WORK: &str = "max_work";
 
 /// Refuses an `n × m` batch whose `n·m²` exceeds the loss's [`MAX_WORK`], if it has one,
 /// so that a batch that would run for hours fails at once.
-fn check_work<K: Kernel>(kernel: &K, n: usize, m: usize) -> Result<(), LossError> {
+pub(crate) fn check_work<K: Kernel>(kernel: &K, n: usize, m: usize) -> Result<(), LossError> {
     let Some(limit) = kernel.hyper(MAX_WORK) else {
         return Ok(());
     };
@@ -226,7 +226,10 @@ fn check_embeddings<R: Real>(
 /// keeps beside it (its copy, and with a tape its gradient): the similarity op's product
 /// and the gradient are allocated by dfdx, infallibly, so a batch too large is refused
 /// here, before any work.
-fn ensure_room_for_similarities<E, T: Tape<E, Cpu>>(n: usize, m: usize) -> Result<(), LossError>
+pub(crate) fn ensure_room_for_similarities<E, T: Tape<E, Cpu>>(
+    n: usize,
+    m: usize,
+) -> Result<(), LossError>
 where
     E: Dtype,
 {
