@@ -188,10 +188,6 @@ impl LossDef {
             };
             if let Some(kind) = declared_kind(&pt.ty) {
                 match parse_declared(cx, family, name.clone(), kind, &pt.ty) {
-                    Some(_) if family == FamilyKind::Pairs => {
-                        cx.push(diag::declared_in_family(&pt.ty, family.name()));
-                        self.poisoned.push(name);
-                    }
                     Some(d) if self.declared.len() == MAX_DECLARED => {
                         cx.push(diag::too_many(&d.name, "declared inputs", MAX_DECLARED));
                         self.poisoned.push(name);

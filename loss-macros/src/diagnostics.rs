@@ -295,13 +295,6 @@ pub fn label_of_label(tokens: &dyn ToTokens, name: &str) -> Error {
     )
 }
 
-pub fn declared_in_family(tokens: &dyn ToTokens, family: &str) -> Error {
-    spanned(
-        tokens,
-        format!("the `{family}` family does not take declared inputs yet; help: declared inputs work in the `binary`, `logits` and `scores` families"),
-    )
-}
-
 pub fn index_into_samples(tokens: &dyn ToTokens, samples: &str) -> Error {
     spanned(
         tokens,
