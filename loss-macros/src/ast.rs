@@ -192,6 +192,15 @@ impl LossDef {
                         cx.push(diag::declared_in_family(&pt.ty, family.name()));
                         self.poisoned.push(name);
                     }
+                    Some(_) if family.input_names().contains(&key.as_str()) => {
+                        cx.push(diag::declared_name_clash(
+                            name.span(),
+                            &key,
+                            family.name(),
+                            family.input_names(),
+                        ));
+                        self.poisoned.push(name);
+                    }
                     Some(d) if self.declared.len() == MAX_DECLARED => {
                         cx.push(diag::too_many(&d.name, "declared inputs", MAX_DECLARED));
                         self.poisoned.push(name);
