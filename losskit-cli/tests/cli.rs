@@ -283,6 +283,69 @@ fn eval_classification_losses_agree_with_the_library() {
     }
 }
 
+/// The experimental smooth adversarial comp-sum loss takes its declared adversarial
+/// logits by name: `list --json` shows them as a differentiable `[N, C]` input, and `eval`
+/// gives both gradients as the library does, with hyper-parameters set by name.
+#[test]
+fn smooth_adv_comp_sum_lists_and_evaluates_its_declared_input() {
+    let out = losskit(&["list", "--json"], "");
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("list --json prints JSON");
+    let item = listed
+        .as_array()
+        .expect("an array")
+        .iter()
+        .find(|item| item["name"] == "smooth_adv_comp_sum")
+        .expect("smooth_adv_comp_sum is listed");
+    assert!(item["summary"]
+        .as_str()
+        .expect("a summary")
+        .starts_with("Experimental"));
+    assert!(item["paper"]
+        .as_str()
+        .expect("a paper")
+        .contains("EXPERIMENTAL"));
+    let adv = &item["inputs"][2];
+    assert_eq!(adv["name"], "adv_logits");
+    assert_eq!(adv["shape"], "[N, C]");
+    assert_eq!(adv["role"], "differentiable");
+    assert_eq!(adv["declared"], true);
+
+    let z = [[2.0, 0.5, -1.0, 0.25], [0.0, 0.0, 3.0, -2.5]];
+    let a = [[1.5, 0.75, -0.5, 0.25], [0.5, 0.0, 2.0, -2.0]];
+    let labels = [0usize, 2];
+    let dev: Cpu = Default::default();
+    let flat_rows = |m: &[[f64; 4]; 2]| m.iter().flatten().copied().collect::<Vec<f64>>();
+    let zt: Tensor<(usize, usize), f64, Cpu> = dev.tensor_from_vec(flat_rows(&z), (2, 4));
+    let at: Tensor<(usize, usize), f64, Cpu> = dev.tensor_from_vec(flat_rows(&a), (2, 4));
+    let loss = SmoothAdvCompSum::new()
+        .with_tau(1.5)
+        .with_rho(2.0)
+        .with_nu(0.5);
+    let direct = loss.forward((zt.leaky_trace(), at.leaky_trace()), &labels);
+    let value = direct.array();
+    let grads = direct.backward();
+    let out = eval(&json!({
+        "loss": "smooth_adv_comp_sum",
+        "dtype": "f64",
+        "params": {"tau": 1.5, "rho": 2.0, "nu": 0.5},
+        "inputs": {"logits": z, "labels": labels, "adv_logits": a},
+    }));
+    assert_close(&[out["loss"].as_f64().expect("a loss")], &[value]);
+    let got = out["grads"].as_object().expect("grads");
+    assert_eq!(got.len(), 2, "both logit tensors are differentiable");
+    assert_close(&flat(&got["logits"]), &grads.get(&zt).as_vec());
+    assert_close(&flat(&got["adv_logits"]), &grads.get(&at).as_vec());
+    // without the adversarial logits, eval names the missing input
+    let case = json!({
+        "loss": "smooth_adv_comp_sum",
+        "inputs": {"logits": z, "labels": labels},
+    });
+    let out = losskit(&["eval", "-"], &case.to_string());
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("adv_logits"), "{stderr}");
+}
+
 /// AnyLoss F1 through the library, in precision `E`: the loss and `∂L/∂(probs or logits)`.
 fn anyloss_f1_direct<E: Dtype + Real>(
     loss: &AnylossF1,
