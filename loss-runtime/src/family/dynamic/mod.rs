@@ -6,7 +6,7 @@
 //! gives its shape and row-major values as `f64`. [`evaluate`] checks the names and the
 //! rules between inputs, fixes the index sets' sizes from the shapes, builds dfdx tensors
 //! of the requested [`Precision`], runs the loss through the same kernel glue a training
-//! loop uses ([`crate::family::run`]), calls `.backward()` and reads the gradient of every
+//! loop uses (`family::run`), calls `.backward()` and reads the gradient of every
 //! differentiable input off the tape. [`pair_weights`] runs a pairs loss's `W = ∂L/∂S`.
 //! Nothing here is a second implementation of a loss, and nothing here knows a family:
 //! each family is a preset of input descriptions ([`Family::inputs`]: axes, roles,
