@@ -459,7 +459,8 @@ mod tests {
     /// The runtime's table of each family's inputs (`const <FAMILY>_INPUTS`).
     const RUNTIME_INFO: &str = include_str!("../../loss-runtime/src/core/info.rs");
 
-    /// The `name: ".."` fields of the runtime's `const {table}: &[InputInfo]`, in order.
+    /// The names of the runtime's `const {table}: &[InputInfo]`, in order: the first
+    /// argument of each `input("name", ..)` there.
     fn runtime_names(table: &str) -> Vec<&'static str> {
         let start = format!("const {table}: &[InputInfo] = &[");
         let body = RUNTIME_INFO
@@ -467,9 +468,10 @@ mod tests {
             .nth(1)
             .unwrap_or_else(|| panic!("loss-runtime's info.rs has no `{start}`"));
         let body = body.split("\n];").next().unwrap_or(body);
-        body.lines()
-            .filter_map(|l| l.trim().strip_prefix("name: \""))
-            .filter_map(|l| l.strip_suffix("\","))
+        body.split("input(")
+            .skip(1)
+            .filter_map(|call| call.trim_start().strip_prefix('"'))
+            .filter_map(|call| call.split('"').next())
             .collect()
     }
 
