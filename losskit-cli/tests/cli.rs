@@ -82,6 +82,51 @@ fn list_names_every_loss() {
 }
 
 #[test]
+fn list_all_shows_every_paper_and_what_is_missing() {
+    let plain = stdout(&losskit(&["list"], ""));
+    assert!(!plain.contains("papers ("), "papers only with --all");
+    let out = losskit(&["list", "--all"], "");
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(text.starts_with(&plain), "--all starts with the plain list");
+    let papers_part = &text[plain.len()..];
+    for p in losskit::papers::all() {
+        let header = format!("  {:02} {} ({})", p.number, p.title, p.year);
+        let at = papers_part
+            .find(&format!("{header}\n"))
+            .unwrap_or_else(|| panic!("`list --all` lacks {header:?}"));
+        let body: String = papers_part[at + header.len() + 1..]
+            .lines()
+            .take_while(|l| l.starts_with("     "))
+            .collect();
+        assert!(body.contains(p.status().name()), "{header}: {body}");
+        for loss in p.losses {
+            assert!(body.contains(loss), "{header} lacks `{loss}`");
+        }
+        assert!(body.contains(p.remaining), "{header} lacks what remains");
+        assert!(!body.is_empty());
+    }
+}
+
+#[test]
+fn list_all_json_has_losses_and_papers() {
+    let out = losskit(&["list", "--json", "--all"], "");
+    assert!(out.status.success());
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let losses = listed["losses"].as_array().expect("losses");
+    assert_eq!(losses.len(), catalogue::all().len());
+    let papers = listed["papers"].as_array().expect("papers");
+    assert_eq!(papers.len(), losskit::papers::all().len());
+    for (got, want) in papers.iter().zip(losskit::papers::all()) {
+        assert_eq!(got["number"], want.number);
+        assert_eq!(got["title"], want.title);
+        assert_eq!(got["status"], want.status().name());
+        assert_eq!(got["losses"], json!(want.losses));
+        assert_eq!(got["remaining"], want.remaining);
+    }
+}
+
+#[test]
 fn list_json_matches_the_catalogue() {
     let out = losskit(&["list", "--json"], "");
     assert!(out.status.success());
@@ -474,7 +519,7 @@ fn help_and_version() {
 #[test]
 fn every_subcommand_has_help() {
     let expected: &[(&str, &[&str])] = &[
-        ("list", &["Usage: losskit list", "--json"]),
+        ("list", &["Usage: losskit list", "--json", "--all"]),
         (
             "eval",
             &[
