@@ -73,7 +73,11 @@ enum Method {
 }
 
 impl Method {
-    const ALL: [Method; 3] = [Method::CrossEntropy, Method::ArcFace, Method::ElasticArcPlus];
+    const ALL: [Method; 3] = [
+        Method::CrossEntropy,
+        Method::ArcFace,
+        Method::ElasticArcPlus,
+    ];
 
     fn label(self) -> &'static str {
         match self {
@@ -99,10 +103,12 @@ impl Method {
         // W on the same tape as the embeddings: its gradient comes back with theirs
         let w = model.1.weight.retaped::<Traced>();
         match self {
-            Method::CrossEntropy => SoftmaxCrossEntropy::default().forward(model.1.forward(emb), labels),
-            Method::ArcFace => {
-                ArcFace::default().with_s(SCALE).forward(ClassCosines(emb, w), labels)
+            Method::CrossEntropy => {
+                SoftmaxCrossEntropy::default().forward(model.1.forward(emb), labels)
             }
+            Method::ArcFace => ArcFace::default()
+                .with_s(SCALE)
+                .forward(ClassCosines(emb, w), labels),
             Method::ElasticArcPlus => {
                 let eps: Vec<f32> = standard_normal_draws(rng, labels.len());
                 ElasticFaceArc::plus_defaults()
@@ -148,7 +154,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (method, (accuracy, recall)) in Method::ALL.into_iter().zip(&scores) {
         let (am, asd) = mean_sd(accuracy);
         let (rm, rsd) = mean_sd(recall);
-        println!("  {:<42} {am:.4} ± {asd:.4}   {rm:.4} ± {rsd:.4}", method.label());
+        println!(
+            "  {:<42} {am:.4} ± {asd:.4}   {rm:.4} ± {rsd:.4}",
+            method.label()
+        );
     }
     println!("({:.1}s in all)", start.elapsed().as_secs_f64());
     Ok(())

@@ -128,6 +128,7 @@ static ALL: &[Entry] = &[
     Entry::of::<ArcFace>(),
     Entry::of::<CosFace>(),
     Entry::of::<NormalizedSoftmaxCe>(),
+    Entry::of::<SFace>(),
     // pairs
     Entry::of::<MultiSimilarity>(),
     Entry::of::<GpwContrastive>(),
@@ -148,6 +149,8 @@ static ALL: &[Entry] = &[
     Entry::of::<EnsLoss>(),
     Entry::of::<ElasticFaceArc>(),
     Entry::of::<ElasticFaceCos>(),
+    Entry::of::<SmoothAdvCompSum>(),
+    Entry::of::<Unpg>(),
 ];
 
 /// Every shipped loss, grouped by family, in the order `losskit list` prints them.

@@ -29,3 +29,5 @@ mod sface;
 pub use sface::*;
 mod unpg;
 pub use unpg::*;
+mod smooth_adv_comp_sum;
+pub use smooth_adv_comp_sum::*;

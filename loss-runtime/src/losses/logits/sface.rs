@@ -86,9 +86,7 @@ pub fn s_face(
     )]
     b: f64,
 ) -> PerSample {
-    let pull = detach(sigmoid(
-        k_intra * (acos(clamp(z[i][y[i]], -1.0, 1.0)) - a),
-    ));
+    let pull = detach(sigmoid(k_intra * (acos(clamp(z[i][y[i]], -1.0, 1.0)) - a)));
     let push = sum(classes.filter(|k| k != y[i]), |k| {
         detach(sigmoid(-k_inter * (acos(clamp(z[i][k], -1.0, 1.0)) - b))) * s * z[i][k]
     });
@@ -218,7 +216,13 @@ mod tests {
         let y = [0, 1];
         let (v, g) = logits_value_and_grad::<f64, _>(&SFace::new(), &z, 3, &y);
         let pull = |cy: f64| sig(80.0 * (cy.acos() - 0.8)) * 64.0 * cy;
-        assert_close(v, (-pull(0.7) - pull(0.3)) / 2.0, 1e-12, 1e-12, "orthogonal");
+        assert_close(
+            v,
+            (-pull(0.7) - pull(0.3)) / 2.0,
+            1e-12,
+            1e-12,
+            "orthogonal",
+        );
         // the push on an orthogonal centre: s·σ(−80(π/2 − 1.23))/N ≈ 5e-11
         for k in [1, 2, 3, 5] {
             assert!(g[k] > 0.0 && g[k] < 1e-9, "{k}: {}", g[k]);
@@ -227,10 +231,19 @@ mod tests {
         let (z, y) = random_logits(&mut rng, 9, 4, 1.0);
         let base = logits_value::<f64, _>(&SFace::new(), &z, 4, &y).unwrap();
         let order = rng.permutation(9);
-        let zp: Vec<f64> = order.iter().flat_map(|&i| z[i * 4..i * 4 + 4].to_vec()).collect();
+        let zp: Vec<f64> = order
+            .iter()
+            .flat_map(|&i| z[i * 4..i * 4 + 4].to_vec())
+            .collect();
         let yp: Vec<usize> = order.iter().map(|&i| y[i]).collect();
         let permuted = logits_value::<f64, _>(&SFace::new(), &zp, 4, &yp).unwrap();
         assert_close(permuted, base, 1e-12, 1e-12, "permutation");
-        check_logits_precisions(&SFace::new().with_k_intra(5.0).with_k_inter(5.0), &z, 4, &y, 1e-4);
+        check_logits_precisions(
+            &SFace::new().with_k_intra(5.0).with_k_inter(5.0),
+            &z,
+            4,
+            &y,
+            1e-4,
+        );
     }
 }

@@ -219,7 +219,16 @@ mod tests {
     /// The official head and filter with plain loops: normalise, cosines, the margin on
     /// the label's column, the negative-pair list (upper triangle, different labels),
     /// the box-and-whisker filter, the K extra columns on every row, mean CE.
-    fn official(e: &[f64], w: &[f64], d: usize, y: &[usize], s: f64, m: f64, cosface: bool, wisk: f64) -> f64 {
+    fn official(
+        e: &[f64],
+        w: &[f64],
+        d: usize,
+        y: &[usize],
+        s: f64,
+        m: f64,
+        cosface: bool,
+        wisk: f64,
+    ) -> f64 {
         let unit = |x: &[f64]| {
             let n = x.iter().map(|v| v * v).sum::<f64>().sqrt();
             x.iter().map(|v| v / n).collect::<Vec<_>>()
@@ -241,7 +250,10 @@ mod tests {
             let mut sorted = sn.clone();
             sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
             let l = sorted.len();
-            let (q1, q3) = (sorted[(0.25 * l as f64) as usize], sorted[(0.75 * l as f64) as usize]);
+            let (q1, q3) = (
+                sorted[(0.25 * l as f64) as usize],
+                sorted[(0.75 * l as f64) as usize],
+            );
             let iqr = q3 - q1;
             kept = sn
                 .into_iter()
@@ -252,7 +264,11 @@ mod tests {
         for i in 0..n {
             let mut row: Vec<f64> = uw.iter().map(|wc| dot(&ue[i], wc)).collect();
             let cy = row[y[i]];
-            row[y[i]] = if cosface { cy - m } else { (cy.acos() + m).cos() };
+            row[y[i]] = if cosface {
+                cy - m
+            } else {
+                (cy.acos() + m).cos()
+            };
             row.extend(&kept);
             let scaled: Vec<f64> = row.iter().map(|v| s * v).collect();
             let top = scaled.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -286,7 +302,13 @@ mod tests {
                     let loss = Unpg::new().with_s(s).with_m(m).with_cosface(cosface);
                     let got = value(&e, &w, d, &y, &loss, wisk);
                     let want = official(&e, &w, d, &y, s, m, cosface, wisk);
-                    assert_close(got, want, 1e-10, 1e-10, &format!("n={n} cosface={cosface} wisk={wisk}"));
+                    assert_close(
+                        got,
+                        want,
+                        1e-10,
+                        1e-10,
+                        &format!("n={n} cosface={cosface} wisk={wisk}"),
+                    );
                 }
             }
         }
@@ -303,7 +325,9 @@ mod tests {
         assert!(keep.iter().all(|&k| k == 0.0));
         let cos = class_cosines(mat(&e, 6, 4), mat(&w, 3, 4));
         let loss = Unpg::new().with_s(8.0);
-        let v = loss.forward((cos.clone(), pairs.clone(), &keep[..]), &same).array();
+        let v = loss
+            .forward((cos.clone(), pairs.clone(), &keep[..]), &same)
+            .array();
         let arc = crate::ElasticFaceArc::new().with_s(8.0).with_sigma(0.0);
         let plain = arc.forward((cos.clone(), vec![0.0; 6]), &same).array();
         assert_close(v, plain, 1e-12, 1e-12, "K = 0");
@@ -315,7 +339,9 @@ mod tests {
         assert!(grads.get(&st).as_vec().iter().all(|&g| g == 0.0));
         let y = [0, 1, 2, 0, 1, 2];
         let (pairs, keep) = unpg_negative_pairs(mat(&e, 6, 4), &y, 1e9).unwrap();
-        let negatives = (0..36).filter(|&k| k / 6 < k % 6 && y[k / 6] != y[k % 6]).count();
+        let negatives = (0..36)
+            .filter(|&k| k / 6 < k % 6 && y[k / 6] != y[k % 6])
+            .count();
         assert_eq!(keep.iter().filter(|&&k| k == 1.0).count(), negatives);
         let v = loss.forward((cos.clone(), pairs, &keep[..]), &y).array();
         let plain = arc.forward((cos, vec![0.0; 6]), &y).array();
@@ -346,9 +372,18 @@ mod tests {
         let loss = Unpg::new().with_s(16.0);
         let base = value(&e, &w, d, &y, &loss, 1.5);
         let order = rng.permutation(n);
-        let ep: Vec<f64> = order.iter().flat_map(|&i| e[i * d..i * d + d].to_vec()).collect();
+        let ep: Vec<f64> = order
+            .iter()
+            .flat_map(|&i| e[i * d..i * d + d].to_vec())
+            .collect();
         let yp: Vec<usize> = order.iter().map(|&i| y[i]).collect();
-        assert_close(value(&ep, &w, d, &yp, &loss, 1.5), base, 1e-12, 1e-12, "permuted");
+        assert_close(
+            value(&ep, &w, d, &yp, &loss, 1.5),
+            base,
+            1e-12,
+            1e-12,
+            "permuted",
+        );
     }
 
     /// Gradients against finite differences: through the cosines and the pair cosines
@@ -391,7 +426,9 @@ mod tests {
         let et = mat(&e, n, d);
         let x = et.leaky_trace();
         let (p, k) = unpg_negative_pairs(x.with_empty_tape(), &y, 1e9).unwrap();
-        let with = loss.forward((ClassCosines(x, mat(&w, c, d)), p, &k[..]), &y).backward();
+        let with = loss
+            .forward((ClassCosines(x, mat(&w, c, d)), p, &k[..]), &y)
+            .backward();
         let x = et.leaky_trace();
         let (p, _) = unpg_negative_pairs(x.with_empty_tape(), &y, 1e9).unwrap();
         let without = loss
@@ -413,13 +450,19 @@ mod tests {
         ));
         assert!(matches!(
             unpg_negative_pairs(mat(&[1.0, f64::NAN, 0.0, 1.0], 2, 2), &[0, 1], 1.5),
-            Err(LossError::NonFinite { input: "embeddings", .. })
+            Err(LossError::NonFinite {
+                input: "embeddings",
+                ..
+            })
         ));
         let (pairs, _) = unpg_negative_pairs(e.clone(), &[0, 1], 1.5).unwrap();
         let cos = mat(&[0.5, 0.1, 0.2, 0.3], 2, 2);
         let err = Unpg::new()
             .try_forward((cos, pairs, vec![0.5; 4]), &[0, 1][..])
             .unwrap_err();
-        assert!(matches!(err, LossError::NotAMask { input: "keep", .. }), "{err:?}");
+        assert!(
+            matches!(err, LossError::NotAMask { input: "keep", .. }),
+            "{err:?}"
+        );
     }
 }
