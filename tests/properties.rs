@@ -68,7 +68,7 @@ struct Pool {
 /// The declared inputs a loss refuses outside `(0, 1]` (a `require` in its definition),
 /// by `(loss, input)`: they get values in `(0, 1]` (often exactly 1, sometimes tiny).
 /// Any other real declared input gets the family's distribution.
-const UNIT_INTERVAL: &[(&str, &str)] = &[("dataset_equity", "likelihood")];
+const UNIT_INTERVAL: &[(&str, &str)] = &[("dataset_equity", "likelihood"), ("sym_face", "front")];
 
 /// The inputs `entry` declares, made from `case`'s sizes and pool.
 fn declared_inputs(entry: &Entry, case: &Case) -> Vec<Input> {

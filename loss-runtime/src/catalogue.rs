@@ -151,6 +151,7 @@ static ALL: &[Entry] = &[
     Entry::of::<ElasticFaceCos>(),
     Entry::of::<SmoothAdvCompSum>(),
     Entry::of::<Unpg>(),
+    Entry::of::<SymFace>(),
 ];
 
 /// Every shipped loss, grouped by family, in the order `losskit list` prints them.

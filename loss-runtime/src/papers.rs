@@ -105,8 +105,6 @@ const NEEDS_VIEWS: &str = "needs views, reference queues and per-sample state ac
 /// What the dense papers wait for.
 const NEEDS_DENSE: &str = "needs dense image inputs with windowed and strided reductions in \
      the language (planned)";
-/// What the margin heads wait for.
-const NEEDS_MARGIN: &str = "needs the class-weight cosine op of the margin heads (planned)";
 
 static ALL: &[Paper] = &[
     paper(
@@ -366,8 +364,8 @@ static ALL: &[Paper] = &[
         32,
         "SymFace: Additional Facial Symmetry Loss for Deep Face Recognition",
         2024,
-        &[],
-        NEEDS_MARGIN,
+        &["sym_face"],
+        "",
     ),
     paper(
         33,

@@ -29,5 +29,7 @@ mod sface;
 pub use sface::*;
 mod unpg;
 pub use unpg::*;
+mod symface;
+pub use symface::*;
 mod smooth_adv_comp_sum;
 pub use smooth_adv_comp_sum::*;
