@@ -362,8 +362,9 @@ fn finite_or_refused(entry: &Entry, case: &Case) -> Result<(), TestCaseError> {
 /// is not the derivative of the value; their own tests check it against differences with
 /// that part fixed: a target computed from the predictions under `detach` (DEPICT), or
 /// slopes from ranks and random draws under `detach`, whose value is only a surrogate
-/// (EnsLoss).
-const GRADIENT_WITH_A_DETACHED_TARGET: &[&str] = &["depict_clustering_ce", "ens_loss"];
+/// (EnsLoss), or sigmoid re-weightings of the angles under `detach`, as the official code
+/// computes them without gradient (SFace).
+const GRADIENT_WITH_A_DETACHED_TARGET: &[&str] = &["depict_clustering_ce", "ens_loss", "s_face"];
 
 /// The derived f64 gradient of every differentiable input (the family's and the traced
 /// declared ones) against central finite differences, where the loss accepts the case

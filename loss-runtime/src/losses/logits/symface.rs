@@ -288,7 +288,11 @@ mod tests {
             |x| {
                 let h = class_cosines(x, mat(&r, n, d));
                 loss.try_forward(
-                    (ClassCosines(mat(&e, n, d).leaky_trace(), mat(&w, c, d)), h, &front[..]),
+                    (
+                        ClassCosines(mat(&e, n, d).leaky_trace(), mat(&w, c, d)),
+                        h,
+                        &front[..],
+                    ),
                     &y,
                 )
             },
@@ -300,7 +304,11 @@ mod tests {
             |x| {
                 let h = class_cosines(mat(&l, n, d).leaky_trace(), x);
                 loss.try_forward(
-                    (ClassCosines(mat(&e, n, d).leaky_trace(), mat(&w, c, d)), h, &front[..]),
+                    (
+                        ClassCosines(mat(&e, n, d).leaky_trace(), mat(&w, c, d)),
+                        h,
+                        &front[..],
+                    ),
                     &y,
                 )
             },
@@ -322,7 +330,11 @@ mod tests {
         let report = gradient_of(
             |x| {
                 loss.try_forward(
-                    (ClassCosines(mat(&e, n, d).leaky_trace(), x), halves.clone(), &front[..]),
+                    (
+                        ClassCosines(mat(&e, n, d).leaky_trace(), x),
+                        halves.clone(),
+                        &front[..],
+                    ),
                     &y,
                 )
             },
