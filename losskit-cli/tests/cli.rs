@@ -1565,3 +1565,32 @@ fn eval_unpg_agrees_with_the_library() {
     assert_close(&flat(&got["logits"]), &grads.get(&z).as_vec());
     assert_close(&flat(&got["sn"]), &grads.get(&p).as_vec());
 }
+
+/// SymFace evaluates by name with its half cosines `halves` and selection `front`, and
+/// agrees with the library in the value and both gradients.
+#[test]
+fn eval_sym_face_agrees_with_the_library() {
+    let cos = [[0.9, 0.1, -0.3], [0.2, 0.7, 0.4], [-0.5, 0.3, 0.6]];
+    let labels = [0usize, 1, 2];
+    let halves = [[0.8, 0.1, -0.2], [0.3, 0.5, 0.4], [-0.6, 0.2, 0.95]];
+    let front = [1.0, 0.0, 0.6];
+    let flat_cos: Vec<f64> = cos.iter().flatten().copied().collect();
+    let flat_halves: Vec<f64> = halves.iter().flatten().copied().collect();
+    let dev: Cpu = Default::default();
+    let z: Tensor<(usize, usize), f64, Cpu> = dev.tensor_from_vec(flat_cos, (3, 3));
+    let h: Tensor<(usize, usize), f64, Cpu> = dev.tensor_from_vec(flat_halves, (3, 3));
+    let loss = SymFace::new().with_s(8.0).with_lambda(2.0);
+    let out = loss.forward((z.leaky_trace(), h.leaky_trace(), &front[..]), &labels);
+    let value = out.array();
+    let grads = out.backward();
+    let out = eval(&json!({
+        "loss": "sym_face",
+        "dtype": "f64",
+        "params": {"s": 8, "lambda": 2},
+        "inputs": {"logits": cos, "labels": labels, "halves": halves, "front": front},
+    }));
+    assert_close(&[out["loss"].as_f64().expect("a loss")], &[value]);
+    let got = out["grads"].as_object().expect("grads");
+    assert_close(&flat(&got["logits"]), &grads.get(&z).as_vec());
+    assert_close(&flat(&got["halves"]), &grads.get(&h).as_vec());
+}
