@@ -61,8 +61,7 @@ use crate::loss;
 ///     (dev.sample_normal(), dev.sample_normal());
 /// let (left, right): (Tensor<Rank2<4, 8>, f64, _>, Tensor<Rank2<4, 8>, f64, _>) =
 ///     (dev.sample_normal(), dev.sample_normal());
-/// let (left, right) = (left.leaky_trace(), right.leaky_trace());
-/// let halves = class_cosines(left.clone(), right.clone());
+/// let halves = class_cosines(left.leaky_trace(), right.leaky_trace());
 /// let front = [1.0, 0.0, 1.0, 1.0]; // face 1 is not frontal: not split
 /// let loss = SymFace::default().forward(
 ///     (ClassCosines(full.leaky_trace(), w.leaky_trace()), halves, &front[..]),
