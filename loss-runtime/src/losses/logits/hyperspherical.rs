@@ -99,7 +99,7 @@ pub fn project_unit_rows<C: Dim, D: Dim, E: Dtype + Real>(weights: &mut Tensor<(
     for row in w.chunks_mut(d) {
         let norm = row.iter().fold(E::zero(), |s, &x| s + x * x).sqrt();
         for x in row.iter_mut() {
-            *x = *x / (norm + eps);
+            *x /= norm + eps;
         }
     }
     weights.copy_from(&w);

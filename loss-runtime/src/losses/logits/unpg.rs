@@ -131,6 +131,10 @@ pub fn unpg_box_and_whisker(values: &[f64], wisk: f64) -> Option<(f64, f64)> {
     Some((q1 - wisk * iqr, q3 + wisk * iqr))
 }
 
+/// The pair cosines `[N, N]` (traced like the embeddings) and the row-major 0/1 mask of
+/// the kept negative pairs, as [`unpg_negative_pairs`] returns them.
+pub type NegativePairs<N, E, T> = (Tensor<(N, N), E, Cpu, T>, Vec<E>);
+
 /// The batch's pair cosines `[N, N]` through the [similarity op](crate::similarity)
 /// (traced: gradients reach `embeddings`), and the 0/1 mask `[N, N]` of the negative pairs
 /// (`p < q`, different labels) that survive UNPG's box-and-whisker filter with whisker
@@ -147,7 +151,7 @@ pub fn unpg_negative_pairs<N, D, E, T>(
     embeddings: Tensor<(N, D), E, Cpu, T>,
     labels: &[usize],
     wisk: f64,
-) -> Result<(Tensor<(N, N), E, Cpu, T>, Vec<E>), LossError>
+) -> Result<NegativePairs<N, E, T>, LossError>
 where
     N: Dim,
     D: Dim,
@@ -219,6 +223,7 @@ mod tests {
     /// The official head and filter with plain loops: normalise, cosines, the margin on
     /// the label's column, the negative-pair list (upper triangle, different labels),
     /// the box-and-whisker filter, the K extra columns on every row, mean CE.
+    #[allow(clippy::too_many_arguments)] // reason: the official head's parameters, as they are
     fn official(
         e: &[f64],
         w: &[f64],
