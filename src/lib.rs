@@ -9,7 +9,8 @@ pub mod prelude {
     pub use dfdx::prelude::*;
     pub use loss_runtime::losses::*;
     pub use loss_runtime::{
-        loss, FromLogits, Loss, LossError, Metric, PairLabels, Similarities, WithRefs,
+        loss, standard_normal_draws, ClassCosines, FromLogits, Loss, LossError, Metric, PairLabels,
+        ProjectedCosines, Similarities, WithRefs,
     };
 }
 

@@ -270,6 +270,21 @@ fn logits_losses_in_every_layout() {
         check_given_vector::<3, _>(&DatasetEquity::default(), &LOGITS, &LABELS),
         // EnsLoss is binary: two logit columns
         check_given_vector::<2, _>(&EnsLoss::default(), &LOGITS[..8], &[1, 0, 0, 1]),
+        // margin heads: the logits are cosines (values past ±1 are clamped where the
+        // head takes an angle, which every layout sees alike)
+        check_logits(&ArcFace::default().with_s(4.0)),
+        check_logits(&CosFace::default().with_s(4.0)),
+        check_logits(&NormalizedSoftmaxCe::default()),
+        check_logits(
+            &SFace::default()
+                .with_s(4.0)
+                .with_k_intra(2.0)
+                .with_k_inter(2.0),
+        ),
+        check_given_vector::<3, _>(&ElasticFaceArc::default().with_s(4.0), &LOGITS, &LABELS),
+        check_given_vector::<3, _>(&ElasticFaceCos::default().with_s(4.0), &LOGITS, &LABELS),
+        check_unpg(&Unpg::default().with_s(4.0)),
+        check_sym_face(&SymFace::default().with_s(4.0)),
     ];
     assert_covers_family(Family::Logits, &names);
 }
@@ -468,6 +483,78 @@ fn check_dhkd(loss: &Dhkd) -> &'static str {
         |z, a| loss.forward((z, a, teacher.clone()), &LABELS),
     );
     Dhkd::INFO.name
+}
+
+/// A square `[4, 4]` declared tensor (pair or half cosines).
+const SQUARE: [f64; 16] = [
+    0.9, 0.3, -0.2, 0.5, 0.1, 0.8, 0.6, -0.4, 0.2, -0.7, 0.95, 0.4, 0.3, 0.0, -0.5, 0.7,
+];
+
+/// A loss of the logits and one traced square `[4, 4]` declared tensor: stored
+/// transposed and permuted back, sliced from a taller tensor, and with the logits
+/// permuted as well (each gradient laid out like its storage).
+fn traced_square_cases(
+    name: &str,
+    forward: impl Fn(Traced<LogitsShape>, Traced<Rank2<4, 4>>) -> Out,
+    sliced: impl Fn(Traced<LogitsShape>, Traced<Rows<4>>) -> Out,
+) {
+    let z = tensor(&LOGITS, LogitsShape::default());
+    let want = run2(&z, &tensor(&SQUARE, Rank2::<4, 4>::default()), &forward);
+    assert!(
+        want.1[1].iter().any(|g| g.abs() > 1e-9),
+        "{name}: the declared input should have a gradient"
+    );
+    let stored = tensor(&transpose(&SQUARE, 4, 4), Rank2::<4, 4>::default());
+    let got = run2(&z, &stored, |z, a| {
+        forward(z, a.permute::<Rank2<4, 4>, Axes2<1, 0>>())
+    });
+    let permuted = (want.0, vec![want.1[0].clone(), transpose(&want.1[1], 4, 4)]);
+    assert_same(
+        &format!("{name}, permuted declared traced"),
+        &got,
+        &permuted,
+    );
+    let source = tensor(&padded_rows(&SQUARE, 4, 1), Rank2::<6, 4>::default());
+    let got = run2(&z, &source, |z, a| sliced(z, a.slice((1..5, ..))));
+    let padded = (want.0, vec![want.1[0].clone(), zero_padded(&want.1[1], 4)]);
+    assert_same(&format!("{name}, sliced declared traced"), &got, &padded);
+    let z_stored = tensor(&transpose(&LOGITS, 4, 3), Rank2::<3, 4>::default());
+    let got = run2(&z_stored, &stored, |z, a| {
+        forward(z.permute(), a.permute::<Rank2<4, 4>, Axes2<1, 0>>())
+    });
+    let both = (
+        want.0,
+        vec![transpose(&want.1[0], 4, 3), transpose(&want.1[1], 4, 4)],
+    );
+    assert_same(
+        &format!("{name}, permuted logits and declared traced"),
+        &got,
+        &both,
+    );
+}
+
+/// UNPG: the pair cosines in every layout, every pair with `p < q` kept.
+fn check_unpg(loss: &Unpg) -> &'static str {
+    let keep: Vec<f64> = (0..16)
+        .map(|k| f64::from(u8::from(k / 4 < k % 4)))
+        .collect();
+    traced_square_cases(
+        "unpg",
+        |z, a| loss.forward((z, a, &keep[..]), &LABELS),
+        |z, a| loss.forward((z, a, &keep[..]), &LABELS),
+    );
+    Unpg::INFO.name
+}
+
+/// SymFace: the half cosines in every layout (only the diagonal has a gradient).
+fn check_sym_face(loss: &SymFace) -> &'static str {
+    let front = [1.0, 0.0, 1.0, 0.5];
+    traced_square_cases(
+        "sym_face",
+        |z, a| loss.forward((z, a, &front[..]), &LABELS),
+        |z, a| loss.forward((z, a, &front[..]), &LABELS),
+    );
+    SymFace::INFO.name
 }
 
 fn check_smooth_adv_comp_sum(loss: &SmoothAdvCompSum) -> &'static str {

@@ -68,7 +68,7 @@ struct Pool {
 /// The declared inputs a loss refuses outside `(0, 1]` (a `require` in its definition),
 /// by `(loss, input)`: they get values in `(0, 1]` (often exactly 1, sometimes tiny).
 /// Any other real declared input gets the family's distribution.
-const UNIT_INTERVAL: &[(&str, &str)] = &[("dataset_equity", "likelihood")];
+const UNIT_INTERVAL: &[(&str, &str)] = &[("dataset_equity", "likelihood"), ("sym_face", "front")];
 
 /// The inputs `entry` declares, made from `case`'s sizes and pool.
 fn declared_inputs(entry: &Entry, case: &Case) -> Vec<Input> {
@@ -362,8 +362,9 @@ fn finite_or_refused(entry: &Entry, case: &Case) -> Result<(), TestCaseError> {
 /// is not the derivative of the value; their own tests check it against differences with
 /// that part fixed: a target computed from the predictions under `detach` (DEPICT), or
 /// slopes from ranks and random draws under `detach`, whose value is only a surrogate
-/// (EnsLoss).
-const GRADIENT_WITH_A_DETACHED_TARGET: &[&str] = &["depict_clustering_ce", "ens_loss"];
+/// (EnsLoss), or sigmoid re-weightings of the angles under `detach`, as the official code
+/// computes them without gradient (SFace).
+const GRADIENT_WITH_A_DETACHED_TARGET: &[&str] = &["depict_clustering_ce", "ens_loss", "s_face"];
 
 /// The derived f64 gradient of every differentiable input (the family's and the traced
 /// declared ones) against central finite differences, where the loss accepts the case

@@ -124,6 +124,11 @@ static ALL: &[Entry] = &[
     Entry::of::<BinaryKl>(),
     Entry::of::<BinaryKlNorm>(),
     Entry::of::<Dhkd>(),
+    // logits over cosines (margin heads)
+    Entry::of::<ArcFace>(),
+    Entry::of::<CosFace>(),
+    Entry::of::<NormalizedSoftmaxCe>(),
+    Entry::of::<SFace>(),
     // pairs
     Entry::of::<MultiSimilarity>(),
     Entry::of::<GpwContrastive>(),
@@ -142,7 +147,11 @@ static ALL: &[Entry] = &[
     // logits, with declared inputs
     Entry::of::<DatasetEquity>(),
     Entry::of::<EnsLoss>(),
+    Entry::of::<ElasticFaceArc>(),
+    Entry::of::<ElasticFaceCos>(),
     Entry::of::<SmoothAdvCompSum>(),
+    Entry::of::<Unpg>(),
+    Entry::of::<SymFace>(),
 ];
 
 /// Every shipped loss, grouped by family, in the order `losskit list` prints them.

@@ -221,6 +221,18 @@ pub enum LossError {
         /// The value it came out as.
         value: f64,
     },
+    /// An input form that only losses of another family take (a
+    /// [`ClassCosines`](crate::ClassCosines) passed to a pairs loss).
+    WrongFamily {
+        /// The loss.
+        loss: &'static str,
+        /// Its family.
+        family: &'static str,
+        /// The input form.
+        input: &'static str,
+        /// The family that takes it.
+        expected: &'static str,
+    },
 }
 
 /// How messages name one element of an input: `logits[1][2]` (row-major position, one
@@ -411,6 +423,15 @@ impl fmt::Display for LossError {
             } => write!(
                 f,
                 "`{loss}` would run for too long on this batch: {measure} = {work:.3e} exceeds `{limit_name}` = {limit:.3e}; use a smaller batch, or raise `{limit_name}` to run it anyway"
+            ),
+            Self::WrongFamily {
+                loss,
+                family,
+                input,
+                expected,
+            } => write!(
+                f,
+                "`{loss}` is a {family} loss, but `{input}` feeds only {expected} losses"
             ),
             Self::ReferenceCountMismatch {
                 input,

@@ -19,6 +19,8 @@ pub(crate) mod testing;
 #[cfg(test)]
 pub(crate) mod testing_pairs;
 
+pub use crate::core::class_cosines::{class_cosines, projected_cosines};
+pub use crate::core::draws::standard_normal_draws;
 pub use crate::core::info::{
     Axis, DeclaredInfo, DeclaredRole, Family, HyperInfo, HyperKind, InputInfo, InputKind, LossInfo,
     SetRef,
@@ -28,6 +30,7 @@ pub use crate::core::real::Real;
 pub use crate::core::similarity::{similarity, similarity_with, Metric};
 pub use crate::error::LossError;
 pub use crate::family::binary::FromLogits;
+pub use crate::family::class_cosines::{ClassCosines, ProjectedCosines};
 pub use crate::family::pairs::{PairLabels, Similarities, WithRefs};
 pub use crate::loss::Loss;
 pub use crate::losses::*;

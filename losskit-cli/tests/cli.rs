@@ -1450,3 +1450,147 @@ fn eval_extreme_but_valid_inputs_give_finite_numbers() {
         assert!(numbers.iter().all(|x| x.is_finite()), "{case}: {out}");
     }
 }
+
+/// The margin heads evaluate by name on a cosine matrix (the `logits`), ElasticFace with
+/// its draws `eps` by name, and agree with the library.
+#[test]
+fn eval_margin_heads_agree_with_the_library() {
+    let cos = [[0.9, 0.1, -0.3], [0.2, 0.7, 0.4], [-0.5, 0.3, 0.6]];
+    let labels = [0usize, 1, 2];
+    let eps = [0.3, -1.2, 0.8];
+    let flat_cos: Vec<f64> = cos.iter().flatten().copied().collect();
+    let dev: Cpu = Default::default();
+    let z: Tensor<(usize, usize), f64, Cpu> = dev.tensor_from_vec(flat_cos.clone(), (3, 3));
+    let elastic = {
+        let loss = ElasticFaceArc::plus_defaults().with_s(16.0);
+        let out = loss.forward((z.leaky_trace(), &eps[..]), &labels);
+        (out.array(), out.backward().get(&z).as_vec())
+    };
+    let cases: Vec<(&str, Value, Value, ValueAndGrad)> = vec![
+        (
+            "arc_face",
+            json!({"s": 16, "easy_margin": true}),
+            json!({}),
+            logits_direct(
+                &ArcFace::new().with_s(16.0).with_easy_margin(true),
+                &flat_cos,
+                3,
+                &labels,
+            ),
+        ),
+        (
+            "cos_face",
+            json!({}),
+            json!({}),
+            logits_direct(&CosFace::new(), &flat_cos, 3, &labels),
+        ),
+        (
+            "normalized_softmax_ce",
+            json!({}),
+            json!({}),
+            logits_direct(&NormalizedSoftmaxCe::new(), &flat_cos, 3, &labels),
+        ),
+        (
+            "s_face",
+            json!({"s": 16}),
+            json!({}),
+            logits_direct(&SFace::new().with_s(16.0), &flat_cos, 3, &labels),
+        ),
+        (
+            "elastic_face_arc",
+            json!({"s": 16, "sigma": 0.0175, "plus": true}),
+            json!({"eps": eps}),
+            elastic,
+        ),
+    ];
+    for (name, params, extra, (value, grad)) in &cases {
+        let mut inputs = json!({"logits": cos, "labels": labels});
+        for (k, v) in extra.as_object().expect("an object") {
+            inputs[k] = v.clone();
+        }
+        let out = eval(&json!({
+            "loss": name,
+            "dtype": "f64",
+            "params": params,
+            "inputs": inputs,
+        }));
+        assert_close(&[out["loss"].as_f64().expect("a loss")], &[*value]);
+        let grads = out["grads"].as_object().expect("grads");
+        assert_eq!(grads.len(), 1, "{name}: only `logits` is differentiable");
+        assert_close(&flat(&grads["logits"]), grad);
+    }
+}
+
+/// UNPG evaluates by name with its pair cosines `sn` and mask `keep`, and agrees with the
+/// library in the value and both gradients (cosine logits and pair cosines).
+#[test]
+fn eval_unpg_agrees_with_the_library() {
+    let cos = [
+        [0.9, 0.1, -0.3],
+        [0.2, 0.7, 0.4],
+        [-0.5, 0.3, 0.6],
+        [0.1, 0.2, 0.8],
+    ];
+    let labels = [0usize, 1, 2, 2];
+    let sn = [
+        [1.0, 0.3, -0.2, 0.1],
+        [0.3, 1.0, 0.5, -0.4],
+        [-0.2, 0.5, 1.0, 0.9],
+        [0.1, -0.4, 0.9, 1.0],
+    ];
+    let keep = [
+        [0.0, 1.0, 1.0, 0.0],
+        [0.0, 0.0, 1.0, 1.0],
+        [0.0, 0.0, 0.0, 0.0],
+        [0.0, 0.0, 0.0, 0.0],
+    ];
+    let flat_cos: Vec<f64> = cos.iter().flatten().copied().collect();
+    let flat_sn: Vec<f64> = sn.iter().flatten().copied().collect();
+    let flat_keep: Vec<f64> = keep.iter().flatten().copied().collect();
+    let dev: Cpu = Default::default();
+    let z: Tensor<(usize, usize), f64, Cpu> = dev.tensor_from_vec(flat_cos, (4, 3));
+    let p: Tensor<(usize, usize), f64, Cpu> = dev.tensor_from_vec(flat_sn, (4, 4));
+    let loss = Unpg::new().with_s(8.0).with_m(0.3);
+    let out = loss.forward((z.leaky_trace(), p.leaky_trace(), &flat_keep[..]), &labels);
+    let value = out.array();
+    let grads = out.backward();
+    let out = eval(&json!({
+        "loss": "unpg",
+        "dtype": "f64",
+        "params": {"s": 8, "m": 0.3},
+        "inputs": {"logits": cos, "labels": labels, "sn": sn, "keep": keep},
+    }));
+    assert_close(&[out["loss"].as_f64().expect("a loss")], &[value]);
+    let got = out["grads"].as_object().expect("grads");
+    assert_close(&flat(&got["logits"]), &grads.get(&z).as_vec());
+    assert_close(&flat(&got["sn"]), &grads.get(&p).as_vec());
+}
+
+/// SymFace evaluates by name with its half cosines `halves` and selection `front`, and
+/// agrees with the library in the value and both gradients.
+#[test]
+fn eval_sym_face_agrees_with_the_library() {
+    let cos = [[0.9, 0.1, -0.3], [0.2, 0.7, 0.4], [-0.5, 0.3, 0.6]];
+    let labels = [0usize, 1, 2];
+    let halves = [[0.8, 0.1, -0.2], [0.3, 0.5, 0.4], [-0.6, 0.2, 0.95]];
+    let front = [1.0, 0.0, 0.6];
+    let flat_cos: Vec<f64> = cos.iter().flatten().copied().collect();
+    let flat_halves: Vec<f64> = halves.iter().flatten().copied().collect();
+    let dev: Cpu = Default::default();
+    let z: Tensor<(usize, usize), f64, Cpu> = dev.tensor_from_vec(flat_cos, (3, 3));
+    let h: Tensor<(usize, usize), f64, Cpu> = dev.tensor_from_vec(flat_halves, (3, 3));
+    let loss = SymFace::new().with_s(8.0).with_lambda(2.0);
+    let out = loss.forward((z.leaky_trace(), h.leaky_trace(), &front[..]), &labels);
+    let value = out.array();
+    let grads = out.backward();
+    let out = eval(&json!({
+        "loss": "sym_face",
+        "dtype": "f64",
+        "params": {"s": 8, "lambda": 2},
+        "inputs": {"logits": cos, "labels": labels, "halves": halves, "front": front},
+    }));
+    assert_close(&[out["loss"].as_f64().expect("a loss")], &[value]);
+    let got = out["grads"].as_object().expect("grads");
+    assert_close(&flat(&got["logits"]), &grads.get(&z).as_vec());
+    assert_close(&flat(&got["halves"]), &grads.get(&h).as_vec());
+}

@@ -192,6 +192,8 @@ pub fn emit(
             #metric_setter
         }
 
+        // the definition's literals are the user's math (π written out, say): not ours to lint
+        #[allow(clippy::approx_constant)]
         impl #rt::Kernel for #ident {
             #metric_kernel
 

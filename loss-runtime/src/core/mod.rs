@@ -1,6 +1,8 @@
 //! The small, hand-written core: scalar math, the kernel interface, the dfdx glue.
 
 pub mod alloc;
+pub mod class_cosines;
+pub mod draws;
 pub mod foreign;
 pub mod info;
 pub mod kernel;

@@ -197,6 +197,30 @@ where
     T1: Tape<E, Cpu> + Merge<T2>,
     T2: Tape<E, Cpu>,
 {
+    compare_with(embeddings, refs, metric, metric)
+}
+
+/// [`similarity_with`] with each side prepared by its own metric: `refs_metric` is
+/// `metric` itself, or [`Metric::Dot`] against [`Metric::Cosine`] embeddings (unit rows
+/// against rows used as given, `ê·r`). The two must agree on [`Metric::is_similarity`].
+///
+/// # Panics
+/// If the two inputs' row lengths differ (only possible with dynamic dims).
+pub(crate) fn compare_with<N, M, D, E, T1, T2>(
+    embeddings: Tensor<(N, D), E, Cpu, T1>,
+    refs: Tensor<(M, D), E, Cpu, T2>,
+    metric: Metric,
+    refs_metric: Metric,
+) -> Tensor<(N, M), E, Cpu, T1>
+where
+    N: Dim,
+    M: Dim,
+    D: Dim,
+    E: Dtype + Real,
+    T1: Tape<E, Cpu> + Merge<T2>,
+    T2: Tape<E, Cpu>,
+{
+    debug_assert_eq!(metric.is_similarity(), refs_metric.is_similarity());
     let (e, t1) = embeddings.contiguous().split_tape();
     let (r, t2) = refs.contiguous().split_tape();
     let mut tape = t1.merge(t2);
@@ -210,7 +234,7 @@ where
     );
     let dev = e.device().clone();
     let a = Side::new(metric, values(&e), n.size(), d.size());
-    let b = Side::new(metric, values(&r), m.size(), d.size());
+    let b = Side::new(refs_metric, values(&r), m.size(), d.size());
     let dense = Dense::get();
     let s = product(
         metric,
@@ -369,6 +393,8 @@ fn map_loops<E: Dtype + Real>(x: Mat<E>, f: fn(E) -> E) -> Mat<E> {
 
 /// One operand, prepared by the forward pass and kept for the backward pass: `O(len · d)`.
 struct Side<E> {
+    /// How the rows were prepared: [`Metric::Cosine`] divided them by their norms.
+    metric: Metric,
     /// `len × d`, row-major: the unit rows for cosine, the rows themselves otherwise.
     rows: Vec<E>,
     /// Cosine: `‖x_i‖`; distances: `‖x_i‖²`; dot: empty.
@@ -392,6 +418,7 @@ impl<E: Dtype + Real> Side<E> {
                 .collect(),
         };
         Side {
+            metric,
             rows,
             norms,
             len,
@@ -440,9 +467,9 @@ impl<E: Dtype + Real> Side<E> {
     /// `∂L/∂x` from `p = W·(the other side's backward operand)`: `∂L/∂(the rows the
     /// forward product used)`, followed for the distances by the row sums of the weights
     /// `W = ∂L/∂(squared distance)`.
-    fn grad(&self, metric: Metric, mut p: Vec<E>) -> Vec<E> {
+    fn grad(&self, mut p: Vec<E>) -> Vec<E> {
         let d = self.d;
-        match metric {
+        match self.metric {
             Metric::Dot => p,
             Metric::Cosine => {
                 let min_norm = constant::<E>(MIN_NORM);
@@ -610,8 +637,8 @@ impl<E: Dtype + Real> BackwardPass<E> {
             }
             pa.extend(values(&(self.dense.matmul)(w, b_op.clone())));
         }
-        let ga = self.a.grad(metric, pa);
-        let gb = pb.map(|pb| b.grad(metric, pb));
+        let ga = self.a.grad(pa);
+        let gb = pb.map(|pb| b.grad(pb));
         (ga, gb)
     }
 }

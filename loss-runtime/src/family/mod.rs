@@ -3,6 +3,7 @@
 //! to the tape.
 
 pub mod binary;
+pub mod class_cosines;
 pub mod declared;
 pub mod dynamic;
 pub mod logits;

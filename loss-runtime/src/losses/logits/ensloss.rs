@@ -1,6 +1,7 @@
 //! EnsLoss (Dai, 2024): a binary classification loss defined through a random calibrated
 //! derivative, drawn afresh for every batch, and the seeded helper that makes the draws.
 
+use crate::core::draws::standard_normal_draws;
 use crate::loss;
 use crate::Real;
 
@@ -108,30 +109,19 @@ pub fn ens_loss(
     detach(tailed) * margin
 }
 
-/// `n` independent standard normal draws for [`EnsLoss`], from a generator the caller
-/// owns: call it once per training step. The same seed gives the same draws, so a run is
-/// reproducible; nothing global is touched.
-///
-/// Box–Muller on `rng`'s uniforms, in f64, then converted to `E`.
+/// `n` standard normal draws for [`EnsLoss`]: [`standard_normal_draws`], the seeded
+/// helper every loss with random inputs shares. Call it once per training step with a
+/// generator you own; the same seed gives the same draws.
 ///
 /// ```
-/// use loss_runtime::ensloss_draws;
+/// use loss_runtime::{ensloss_draws, standard_normal_draws};
 /// use rand::{rngs::StdRng, SeedableRng};
 /// let a: Vec<f32> = ensloss_draws(&mut StdRng::seed_from_u64(1), 5);
-/// let b: Vec<f32> = ensloss_draws(&mut StdRng::seed_from_u64(1), 5);
+/// let b: Vec<f32> = standard_normal_draws(&mut StdRng::seed_from_u64(1), 5);
 /// assert_eq!(a, b);
 /// ```
 pub fn ensloss_draws<E: Real, R: rand::Rng + ?Sized>(rng: &mut R, n: usize) -> Vec<E> {
-    let mut out = Vec::with_capacity(n + 1);
-    while out.len() < n {
-        // 1 − U lies in (0, 1], so the logarithm is finite
-        let radius = (-2.0 * (1.0 - rng.gen::<f64>()).ln()).sqrt();
-        let angle = core::f64::consts::TAU * rng.gen::<f64>();
-        out.push(<E as Real>::from_f64(radius * angle.cos()));
-        out.push(<E as Real>::from_f64(radius * angle.sin()));
-    }
-    out.truncate(n);
-    out
+    standard_normal_draws(rng, n)
 }
 
 #[cfg(test)]
