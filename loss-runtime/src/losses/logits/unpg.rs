@@ -86,11 +86,9 @@ pub fn unpg(
         doc = "use the CosFace head (cos − m) instead of ArcFace's cos(θ + m)"
     )]
     cosface: bool,
-) -> PerSample {
-    let c = clamp(z[i][y[i]], -1.0 + 1e-7, 1.0 - 1e-7);
-    let target = select(cosface, z[i][y[i]] - m, cos(acos(c) + m));
-    let row = logsumexp(classes, |k| s * select(k == y[i], target, z[i][k]));
-    // the kept negative pairs' logits, max-shifted (−∞ and an empty sum when none)
+) -> Scalar {
+    // the kept negative pairs' logits, max-shifted (−∞ and an empty sum when none);
+    // computed once per batch (the rows share them), so the loss costs O(N² + N·C)
     let top = detach(max(samples, |p| {
         max(
             samples.filter(|q| p < q && y[p] != y[q] && keep[p][q] > 0.5),
@@ -104,7 +102,12 @@ pub fn unpg(
         )
     });
     let pairs = s * top + ln(total);
-    row + softplus(pairs - row) - s * target
+    mean(samples, |i| {
+        let c = clamp(z[i][y[i]], -1.0 + 1e-7, 1.0 - 1e-7);
+        let target = select(cosface, z[i][y[i]] - m, cos(acos(c) + m));
+        let row = logsumexp(classes, |k| s * select(k == y[i], target, z[i][k]));
+        row + softplus(pairs - row) - s * target
+    })
 }
 
 /// The box-and-whisker bounds of `values` (UNPG's filter): with `x` sorted ascending,
