@@ -2,6 +2,8 @@
 //! over the derived gradient in reverse, generic over the scalar `R` (so `f32` and `f64`
 //! both get a kernel).
 
+mod lanes;
+
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use proc_macro2::{Ident, Span, TokenStream};
@@ -25,6 +27,14 @@ pub struct KernelCx<'a> {
     locals: Vec<Option<SlotId>>,
     /// While emitting a row-parallel backward: the input whose gradient row is `__grow`.
     row_mode: std::cell::Cell<Option<InputId>>,
+    /// While emitting the body of a reduction in lanes: its variable, and how it reads
+    /// its rows (see [`lanes`]).
+    lane: std::cell::Cell<Option<(VarId, lanes::LaneRead)>>,
+    /// For each local slot whose value the forward keeps for the backward (see
+    /// [`stored_slots`]): its offset in a sample's stored values.
+    stored: Vec<Option<usize>>,
+    /// Stored values per sample.
+    stored_width: usize,
 }
 
 fn n_ident(n: NodeId) -> Ident {
@@ -61,6 +71,8 @@ impl<'a> KernelCx<'a> {
         let adjoint = (0..prog.graph.len())
             .map(|k| NodeId(k as u32))
             .find(|&n| matches!(prog.graph.op(n), Op::Adjoint));
+        let locals = local_slots(prog);
+        let (stored, stored_width) = stored_slots(prog, &locals);
         Self {
             prog,
             inputs,
@@ -69,8 +81,11 @@ impl<'a> KernelCx<'a> {
             rt,
             free_memo: Default::default(),
             adjoint,
-            locals: local_slots(prog),
+            locals,
             row_mode: std::cell::Cell::new(None),
+            lane: std::cell::Cell::new(None),
+            stored,
+            stored_width,
         }
     }
 
@@ -114,6 +129,9 @@ impl<'a> KernelCx<'a> {
                 quote!(#v)
             }
             Ix::Label(l, v) => {
+                if let Some(read) = self.lane_label(*l, *v) {
+                    return read;
+                }
                 let lab = format_ident!("__in{}", l.0);
                 let v = v_ident(*v);
                 quote!(#lab[#v])
@@ -155,6 +173,9 @@ impl<'a> KernelCx<'a> {
                 quote!(<R as #rt::Real>::from_usize(#d))
             }
             Op::Input(id, ixs) => {
+                if let Some(read) = self.lane_load(n, ixs) {
+                    return read;
+                }
                 let arr = format_ident!("__in{}", id.0);
                 let idx = self.input_index(*id, ixs);
                 quote!(#arr[#idx])
@@ -484,6 +505,9 @@ impl<'a> KernelCx<'a> {
         let slot = self.prog.slot(s);
         let mut emitted = HashSet::new();
         let zero = quote!(<R as #rt::Real>::zero());
+        if let Some(lanes) = self.lane_value(s) {
+            return lanes;
+        }
         match &slot.kind {
             SlotKind::Let(n) => {
                 let nodes = self.emit_nodes(&[*n], &mut emitted, |_| true);
@@ -560,10 +584,17 @@ impl<'a> KernelCx<'a> {
         let body_nodes = self.emit_nodes(&[*b], &mut emitted, |_| true);
         let x = n_ident(*b);
         let (vi, d) = (v_ident(*var), self.dim(*var));
+        let (width, buf) = if s == self.prog.root() {
+            (self.stored_width, quote!(__stored))
+        } else {
+            (0, quote!(__nothing_stored))
+        };
         let stmts = quote! {
             #hoisted
-            // a one-pass loop, so that the filter's `continue` skips the element
-            let (__acc, __count, __first_nonfinite): (R, usize, ::core::option::Option<usize>) = #rt::parallel::sum(#d, __d_classes * __d_refs, |#vi| {
+            // a one-pass loop, so that the filter's `continue` skips the element; the
+            // values kept for the backward go to `__st`, this sample's part of `__stored`
+            let mut #buf: ::std::vec::Vec<R> = ::std::vec![<R as #rt::Real>::zero(); #d * #width];
+            let (__acc, __count, __first_nonfinite): (R, usize, ::core::option::Option<usize>) = #rt::parallel::sum_stored(#d, __d_classes * __d_refs, &mut #buf, #width, |#vi, __st| {
                 let mut __out = ::core::option::Option::None;
                 for _ in 0..1 {
                     #in_filter
@@ -619,14 +650,62 @@ impl<'a> KernelCx<'a> {
         };
         let mut a = TokenStream::new();
         let mut b = TokenStream::new();
+        // the backward (`needed` given) reads the values the forward stored
+        let value = |t: SlotId| match (needed, self.stored[t.0 as usize]) {
+            (Some(_), Some(_)) => self.stored_read(t),
+            (None, Some(_)) => {
+                let write = self.stored_write(t);
+                let value = self.local_value(t);
+                quote!(#value #write)
+            }
+            (_, None) => self.local_value(t),
+        };
         for t in self.children(parent) {
             if in_filter.contains(&t) {
-                a.extend(self.local_value(t));
+                a.extend(value(t));
             } else if needed.map_or(true, |set| set.contains(&t)) {
-                b.extend(self.local_value(t));
+                b.extend(value(t));
             }
         }
         (a, b)
+    }
+
+    /// Where a stored slot's value (and count) go in its sample's stored values.
+    fn stored_at(&self, t: SlotId) -> (usize, usize) {
+        let off = self.stored[t.0 as usize].unwrap_or(0);
+        (off, off + 1)
+    }
+
+    /// Saves stored slot `t`'s value and count, just computed, in `__st` (the current
+    /// sample's stored values, in the forward).
+    fn stored_write(&self, t: SlotId) -> TokenStream {
+        let (sv, cv) = (s_ident(t), c_ident(t));
+        let (at, count_at) = self.stored_at(t);
+        if keeps_count(&self.prog.slot(t).kind) {
+            quote!(__st[#at] = #sv; __st[#count_at] = #cv;)
+        } else {
+            quote!(__st[#at] = #sv;)
+        }
+    }
+
+    /// Reads stored slot `t`'s value and count back (in the backward).
+    fn stored_read(&self, t: SlotId) -> TokenStream {
+        let rt = &self.rt;
+        let (sv, cv) = (s_ident(t), c_ident(t));
+        let (at, count_at) = self.stored_at(t);
+        let width = self.stored_width;
+        let v = match self.locals[t.0 as usize].map(|p| &self.prog.slot(p).kind) {
+            Some(SlotKind::Reduce { var, .. }) => v_ident(*var),
+            _ => return self.local_value(t),
+        };
+        let count = if keeps_count(&self.prog.slot(t).kind) {
+            quote!(__stored[#v * #width + #count_at])
+        } else {
+            quote!(<R as #rt::Real>::zero())
+        };
+        quote! {
+            let (#sv, #cv): (R, R) = (__stored[#v * #width + #at], #count);
+        }
     }
 
     /// The local children of `parent` whose values its backward reads: those the
@@ -755,6 +834,11 @@ impl<'a> KernelCx<'a> {
                 }
             })
             .collect();
+        let keep_stored = if self.stored_width > 0 {
+            quote!(__ws.stored = __stored;)
+        } else {
+            TokenStream::new()
+        };
         let requirements = if self.prog.requirements.is_empty() {
             TokenStream::new()
         } else {
@@ -771,6 +855,7 @@ impl<'a> KernelCx<'a> {
                 __ws.counts = ::std::vec![#(#counts),*];
                 __ws.failed = __requirements.into_failed();
                 __ws.first_nonfinite_sample = #first_nonfinite;
+                #keep_stored
                 __value
             }
             #requirements
@@ -800,6 +885,9 @@ impl<'a> KernelCx<'a> {
             .filter(|(_, r)| r.differentiable)
             .map(|(k, _)| k)
             .collect();
+        if self.stored_width > 0 {
+            setup.extend(quote!(let __stored: &[R] = &__ws.stored;));
+        }
         setup.extend(quote!(let mut __grads_iter = __grads.iter_mut();));
         for k in &diff {
             let g = format_ident!("__g{}", k);
@@ -1093,6 +1181,41 @@ pub fn local_slots(prog: &Program) -> Vec<Option<SlotId>> {
             }
         })
         .collect()
+}
+
+/// Whether a slot of this kind keeps its element count (a `mean`).
+fn keeps_count(kind: &SlotKind) -> bool {
+    matches!(kind, SlotKind::Reduce { op, .. } if op.keeps_count())
+}
+
+/// The local slots whose values the forward keeps for the backward: those computed once
+/// per sample inside the loss's outer sum or mean over its samples (a row's logsumexp, a
+/// row's mean), which the backward would otherwise compute again, pass for pass. They
+/// cost one value per sample (two for a mean, with its count). Returns each stored slot's
+/// offset among a sample's stored values, and how many values a sample stores.
+pub fn stored_slots(prog: &Program, locals: &[Option<SlotId>]) -> (Vec<Option<usize>>, usize) {
+    let root = prog.root();
+    let top = prog.slot(root);
+    let mut out = vec![None; prog.slots.len()];
+    let SlotKind::Reduce {
+        op: Red::Sum | Red::Mean,
+        var,
+        ..
+    } = &top.kind
+    else {
+        return (out, 0);
+    };
+    if !top.free.is_empty() || !top.params.is_empty() {
+        return (out, 0);
+    }
+    let mut width = 0;
+    for (k, slot) in prog.slots.iter().enumerate() {
+        if locals[k] == Some(root) && slot.free == [*var] {
+            out[k] = Some(width);
+            width += if keeps_count(&slot.kind) { 2 } else { 1 };
+        }
+    }
+    (out, width)
 }
 
 fn reduce_parts(

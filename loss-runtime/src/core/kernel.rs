@@ -46,6 +46,10 @@ pub struct Workspace<R> {
     /// For a loss that is a sum or mean over its samples: the first sample whose term
     /// came out NaN or infinite (set by the forward pass).
     pub first_nonfinite_sample: Option<usize>,
+    /// Values computed once per sample inside the loss's outer sum or mean (a row's
+    /// logsumexp, say), kept for the backward pass so that it does not compute them
+    /// again: the same number for every sample, sample after sample.
+    pub stored: Vec<R>,
 }
 
 /// Collects failed `require(..)`s while a forward pass runs, possibly on several threads.
@@ -81,6 +85,7 @@ impl<R: Real> Workspace<R> {
             counts: vec![Vec::new(); n],
             failed: None,
             first_nonfinite_sample: None,
+            stored: Vec::new(),
         }
     }
 }

@@ -4,6 +4,7 @@ pub mod alloc;
 pub mod foreign;
 pub mod info;
 pub mod kernel;
+pub mod math;
 pub mod parallel;
 pub mod real;
 pub mod similarity;

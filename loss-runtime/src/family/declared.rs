@@ -199,7 +199,7 @@ impl<E: Dtype> Declared<E> {
         self,
         sizes: &super::Layout,
         primary: &'static str,
-        values: &mut Vec<Vec<E>>,
+        values: &mut Vec<tape::Elements<E>>,
         labels: &mut Vec<Vec<usize>>,
     ) -> Result<Vec<TracedSlot<E>>, LossError>
     where
@@ -238,7 +238,7 @@ impl<E: Dtype> Declared<E> {
                     if info.role == DeclaredRole::Differentiable {
                         traced.push(data.len());
                     }
-                    values.push(data);
+                    values.push(data.into());
                 }
                 Data::Labels { dims, data } => {
                     check_dims(info, primary, &expected, &dims)?;
