@@ -1068,6 +1068,9 @@ impl<'a> KernelCx<'a> {
                 let nodes = self.emit_nodes(&roots, &mut emitted, |_| true);
                 quote! { #w let __gbar = __abar * #weight; #child_adjoints #nodes #contributions #child_backward }
             }
+            SlotKind::Reduce { .. } if rows.is_none() && self.lane_backward(sg).is_some() => {
+                self.lane_backward(sg).unwrap_or_default()
+            }
             SlotKind::Reduce {
                 op,
                 var,

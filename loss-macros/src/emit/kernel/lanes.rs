@@ -28,6 +28,7 @@ use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
 use super::{dim_ident, n_ident, row_major, v_ident, KernelCx};
+use crate::diff::{Leaf, SlotGrad};
 use crate::ir::{InputId, Ix, NodeId, Op, Red, SlotId, SlotKind, VarId};
 
 /// Elements per chunk, and accumulators per reduction.
@@ -403,5 +404,202 @@ impl KernelCx<'_> {
             let __count: usize = #count;
         };
         Some((stmts, value, quote!(<R as #rt::Real>::from_usize(__count))))
+    }
+}
+
+/// A gradient row the backward of a reduction in lanes adds into: the buffer (`__grow`,
+/// the current row of a row-parallel gradient, or `__gK`) and the start of the row.
+struct GradRow {
+    base: TokenStream,
+    start: TokenStream,
+}
+
+fn grad_row_ident(k: usize) -> Ident {
+    format_ident!("__gw{}", k)
+}
+fn grad_chunk_ident(k: usize) -> Ident {
+    format_ident!("__gc{}", k)
+}
+
+impl KernelCx<'_> {
+    /// The backward of one element of reduction slot `sg` (its indices bound, `__abar`
+    /// its adjoint) in lanes, when every contribution adds into an input's gradient at
+    /// the reduction's own position (`∂L/∂z[i][k] += …` over `k`): the loop over the
+    /// elements then writes a row, chunk by chunk, the filter being a predicate (adding
+    /// `0` where it fails). `None` when the plain loop is needed.
+    pub(super) fn lane_backward(&self, sg: &SlotGrad) -> Option<TokenStream> {
+        let rt = &self.rt;
+        let slot = self.prog.slot(sg.slot);
+        let SlotKind::Reduce {
+            op,
+            var,
+            filter,
+            body,
+        } = &slot.kind
+        else {
+            return None;
+        };
+        let (var, filter, body) = (*var, *filter, *body);
+        if !matches!(op, Red::Sum | Red::Mean | Red::LogSumExp | Red::LogMeanExp)
+            || !self.children(sg.slot).is_empty()
+            || sg.contributions.is_empty()
+        {
+            return None;
+        }
+        let domain = self.prog.vars[var.0 as usize].domain;
+        let d = self.dim(var);
+        let mentions = |ix: &Ix| matches!(ix, Ix::Var(v) | Ix::Label(_, v) if *v == var);
+        // the gradient rows written, and which one each contribution goes to
+        let mut targets: Vec<(InputId, Vec<Ix>)> = Vec::new();
+        let mut rows_of: Vec<usize> = Vec::new();
+        for (leaf, _) in &sg.contributions {
+            let Leaf::Input(id, ixs) = leaf else {
+                return None;
+            };
+            let in_row = self.row_mode.get() == Some(*id);
+            let (ixs, axes) = if in_row {
+                (&ixs[1..], &self.inputs[id.0 as usize].axes[1..])
+            } else {
+                (&ixs[..], &self.inputs[id.0 as usize].axes[..])
+            };
+            let (last, prefix) = ixs.split_last()?;
+            if *last != Ix::Var(var)
+                || prefix.iter().any(mentions)
+                || axes.last() != Some(&domain)
+                || axes.len() != ixs.len()
+            {
+                return None;
+            }
+            let key = (*id, prefix.to_vec());
+            let k = match targets.iter().position(|t| *t == key) {
+                Some(k) => k,
+                None => {
+                    targets.push(key);
+                    targets.len() - 1
+                }
+            };
+            rows_of.push(k);
+        }
+        let grad_rows: Vec<GradRow> = targets
+            .iter()
+            .map(|(id, prefix)| {
+                let in_row = self.row_mode.get() == Some(*id);
+                let axes = &self.inputs[id.0 as usize].axes[usize::from(in_row)..];
+                let base = if in_row {
+                    quote!(__grow)
+                } else {
+                    let g = format_ident!("__g{}", id.0);
+                    quote!(#g)
+                };
+                let start = if prefix.is_empty() {
+                    quote!(0usize)
+                } else {
+                    let at = row_major(
+                        prefix
+                            .iter()
+                            .zip(axes)
+                            .map(|(ix, a)| (self.ix(ix), dim_ident(*a)))
+                            .collect(),
+                    );
+                    quote!((#at) * #d)
+                };
+                GradRow { base, start }
+            })
+            .collect();
+        let roots: Vec<NodeId> = sg.contributions.iter().map(|(_, c)| *c).collect();
+        let mut all_roots = roots.clone();
+        all_roots.push(sg.weight);
+        all_roots.extend(filter);
+        all_roots.push(body);
+        let rows = self.lane_rows(var, &all_roots)?;
+        let mut emitted = HashSet::new();
+        let hoisted = self.emit_nodes(&all_roots, &mut emitted, |n| {
+            !self.free(n).contains(&var) && !self.uses_adjoint(n)
+        });
+        let slices = self.row_slices(var, &rows);
+        let weight = n_ident(sg.weight);
+        let zero = quote!(<R as #rt::Real>::zero());
+        // one element: the filter, the adjoint, the contributions
+        let element = |read: LaneRead| {
+            self.lane.set(Some((var, read)));
+            let mut seen = emitted.clone();
+            let keep = match (filter, read) {
+                (Some(f), LaneRead::Chunk) => {
+                    let nodes = self.emit_nodes(&[f], &mut seen, |_| true);
+                    let fi = n_ident(f);
+                    quote!(#nodes let __keep: bool = #fi;)
+                }
+                (Some(f), LaneRead::Row) => self.skip_unless(Some(f), &mut seen),
+                (None, _) => TokenStream::new(),
+            };
+            let w = self.emit_nodes(&[sg.weight], &mut seen, |_| true);
+            let nodes = self.emit_nodes(&roots, &mut seen, |_| true);
+            self.lane.set(None);
+            let adds: TokenStream = sg
+                .contributions
+                .iter()
+                .zip(&rows_of)
+                .map(|((_, c), &k)| {
+                    let c = n_ident(*c);
+                    match read {
+                        LaneRead::Chunk => {
+                            let g = grad_chunk_ident(k);
+                            if filter.is_some() {
+                                quote!(#g[__l] += if __keep { #c } else { #zero };)
+                            } else {
+                                quote!(#g[__l] += #c;)
+                            }
+                        }
+                        LaneRead::Row => {
+                            let (g, vi) = (grad_row_ident(k), v_ident(var));
+                            quote!(#g[#vi] += #c;)
+                        }
+                    }
+                })
+                .collect();
+            quote! {
+                #keep
+                #w
+                let __gbar = __abar * #weight;
+                #nodes
+                #adds
+            }
+        };
+        let chunked = element(LaneRead::Chunk);
+        let rest = element(LaneRead::Row);
+        let lanes = LANES;
+        let vi = v_ident(var);
+        let grad_slices: TokenStream = grad_rows
+            .iter()
+            .enumerate()
+            .map(|(k, GradRow { base, start })| {
+                let g = grad_row_ident(k);
+                quote!(let #g: &mut [R] = &mut #base[#start..][..#d];)
+            })
+            .collect();
+        let grad_chunks: TokenStream = (0..grad_rows.len())
+            .map(|k| {
+                let (g, c) = (grad_row_ident(k), grad_chunk_ident(k));
+                quote!(let #c: &mut [R] = &mut #g[__c * #lanes..][..#lanes];)
+            })
+            .collect();
+        let chunks = Self::chunk_slices(&rows);
+        Some(quote! {
+            #hoisted
+            #slices
+            #grad_slices
+            for __c in 0..#d / #lanes {
+                #chunks
+                #grad_chunks
+                for __l in 0..#lanes {
+                    let #vi: usize = __c * #lanes + __l;
+                    #chunked
+                }
+            }
+            // a one-pass loop per element, so that the filter's `continue` skips it
+            for #vi in #d / #lanes * #lanes..#d {
+                #rest
+            }
+        })
     }
 }
