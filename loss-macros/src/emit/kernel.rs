@@ -747,7 +747,9 @@ impl<'a> KernelCx<'a> {
         }
     }
 
-    pub fn forward(&self) -> TokenStream {
+    /// The `kernel_forward` method (with `REQUIREMENTS`), and its AVX2 build (see
+    /// [`wide_build`](Self::wide_build)).
+    pub fn forward(&self) -> (TokenStream, TokenStream) {
         let rt = &self.rt;
         let prologue = self.prologue();
         let mut body = TokenStream::new();
@@ -845,24 +847,74 @@ impl<'a> KernelCx<'a> {
             let messages = &self.prog.requirements;
             quote!(const REQUIREMENTS: &'static [&'static str] = &[#(#messages),*];)
         };
-        quote! {
-            #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
-            fn kernel_forward<R: #rt::Real>(&self, __b: &#rt::Batch<'_, R>, __ws: &mut #rt::Workspace<R>) -> R {
-                #prologue
-                #body
-                let __value = #root[0];
-                __ws.slots = ::std::vec![#(#slots),*];
-                __ws.counts = ::std::vec![#(#counts),*];
-                __ws.failed = __requirements.into_failed();
-                __ws.first_nonfinite_sample = #first_nonfinite;
-                #keep_stored
-                __value
-            }
-            #requirements
-        }
+        let body = quote! {
+            #prologue
+            #body
+            let __value = #root[0];
+            __ws.slots = ::std::vec![#(#slots),*];
+            __ws.counts = ::std::vec![#(#counts),*];
+            __ws.failed = __requirements.into_failed();
+            __ws.first_nonfinite_sample = #first_nonfinite;
+            #keep_stored
+            __value
+        };
+        let signature = quote!(<R: #rt::Real>(&self, __b: &#rt::Batch<'_, R>, __ws: &mut #rt::Workspace<R>) -> R);
+        let (dispatch, wide) = self.wide_build(
+            format_ident!("__kernel_forward_wide"),
+            &signature,
+            &body,
+            format_ident!("forward"),
+            quote!(__b, __ws),
+        );
+        (
+            quote! {
+                #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
+                fn kernel_forward #signature {
+                    #dispatch
+                    #body
+                }
+                #requirements
+            },
+            wide,
+        )
     }
 
-    pub fn backward(&self) -> TokenStream {
+    /// The build of a kernel method for AVX2 and FMA, and the runtime check that calls it
+    /// on a CPU that has them (see the runtime's `core::simd`): `(dispatch, method)`. The
+    /// method is an inherent one (a trait method cannot enable target features); the
+    /// compiler vectorises its loops, and those of the closures in it, for 8 `f32` lanes
+    /// instead of 4. (A safe function marked `#[target_feature]` needs Rust 1.86, the
+    /// workspace's `rust-version`.)
+    fn wide_build(
+        &self,
+        name: Ident,
+        signature: &TokenStream,
+        body: &TokenStream,
+        runner: Ident,
+        args: TokenStream,
+    ) -> (TokenStream, TokenStream) {
+        let rt = &self.rt;
+        let x86 = quote!(#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]);
+        let dispatch = quote! {
+            #x86
+            if #rt::simd::wide() {
+                return #rt::simd::#runner(Self::#name::<R>, self, #args);
+            }
+        };
+        let method = quote! {
+            #x86
+            #[doc(hidden)]
+            #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
+            #[target_feature(enable = "avx2,fma")]
+            fn #name #signature {
+                #body
+            }
+        };
+        (dispatch, method)
+    }
+
+    /// The `kernel_backward` method, and its AVX2 build.
+    pub fn backward(&self) -> (TokenStream, TokenStream) {
         let rt = &self.rt;
         let prologue = self.prologue();
         let mut setup = TokenStream::new();
@@ -971,14 +1023,29 @@ impl<'a> KernelCx<'a> {
                 },
             ));
         }
-        quote! {
-            #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
-            fn kernel_backward<R: #rt::Real>(&self, __b: &#rt::Batch<'_, R>, __ws: &#rt::Workspace<R>, __seed: R, __grads: &mut [&mut [R]]) {
-                #prologue
-                #setup
-                #body
-            }
-        }
+        let body = quote! {
+            #prologue
+            #setup
+            #body
+        };
+        let signature = quote!(<R: #rt::Real>(&self, __b: &#rt::Batch<'_, R>, __ws: &#rt::Workspace<R>, __seed: R, __grads: &mut [&mut [R]]));
+        let (dispatch, wide) = self.wide_build(
+            format_ident!("__kernel_backward_wide"),
+            &signature,
+            &body,
+            format_ident!("backward"),
+            quote!(__b, __ws, __seed, __grads),
+        );
+        (
+            quote! {
+                #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
+                fn kernel_backward #signature {
+                    #dispatch
+                    #body
+                }
+            },
+            wide,
+        )
     }
 
     fn contribution(&self, leaf: &Leaf, value: NodeId) -> TokenStream {

@@ -7,5 +7,6 @@ pub mod kernel;
 pub mod math;
 pub mod parallel;
 pub mod real;
+pub mod simd;
 pub mod similarity;
 pub mod tape;
