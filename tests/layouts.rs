@@ -4,7 +4,9 @@
 //! dfdx's `permute` and `broadcast` keep a tensor's storage and change only its strides,
 //! and dfdx lays a gradient out like the storage: a permuted input's gradient is the
 //! transpose of the contiguous one, and a broadcast input's is the sum over its copies.
-//! Every shipped loss is checked this way in every form its family takes, in f64.
+//! Every shipped loss is checked this way in every form its family takes, in f64; a loss
+//! with declared inputs also with each declared tensor, traced or constant, permuted,
+//! broadcast and sliced.
 
 use std::collections::BTreeSet;
 
@@ -258,6 +260,16 @@ fn logits_losses_in_every_layout() {
         // the paper's target: with identical rows (the broadcast case) the code's target
         // equals the prediction and the gradient vanishes
         check_logits(&DepictClusteringCe::default().with_paper_target(true)),
+        // with declared inputs: the family's logits and each declared tensor in every
+        // layout (`declared` below)
+        check_given_matrix(&KdKl::default()),
+        check_given_matrix(&BinaryKl::default()),
+        check_given_matrix(&BinaryKlNorm::default()),
+        check_dhkd(&Dhkd::default().with_kd_weight(0.5)),
+        check_smooth_adv_comp_sum(&SmoothAdvCompSum::default().with_tau(1.5)),
+        check_given_vector::<3, _>(&DatasetEquity::default(), &LOGITS, &LABELS),
+        // EnsLoss is binary: two logit columns
+        check_given_vector::<2, _>(&EnsLoss::default(), &LOGITS[..8], &[1, 0, 0, 1]),
     ];
     assert_covers_family(Family::Logits, &names);
 }
@@ -294,6 +306,226 @@ fn a_sliced_logits_input() {
     });
     let padded = [&[0.0; 3][..], &want.1[0], &[0.0; 3]].concat();
     assert_same("sliced", &got, &(want.0, vec![padded]));
+}
+
+// ---------------------------------------------------------------------------------------
+// declared inputs (logits family): a declared tensor, traced or constant, permuted,
+// broadcast or sliced, against the same elements passed contiguous
+
+/// A second `[4, 3]` tensor of logits (teacher, auxiliary or adversarial).
+const SECOND: [f64; 12] = [
+    1.0, -0.5, 0.2, 0.4, 0.1, 2.5, -1.0, 0.8, 0.9, 1.2, -1.5, 0.3,
+];
+type Constant<S> = Tensor<S, f64, Cpu>;
+/// The shape of a row-sliced `[4, C]` tensor.
+type Rows<const C: usize> = (usize, Const<C>);
+
+/// `v` with `pad` rows of `cols` values around it, above and below (the source of a
+/// slice `pad..pad + rows`).
+fn padded_rows(v: &[f64], cols: usize, pad: usize) -> Vec<f64> {
+    let filler: Vec<f64> = (0..pad * cols).map(|k| 0.25 * k as f64 - 1.0).collect();
+    [&filler[..], v, &filler[..]].concat()
+}
+
+/// `v` with `pad` zeros before and after it: the gradient of the source of a slice.
+fn zero_padded(v: &[f64], pad: usize) -> Vec<f64> {
+    [&vec![0.0; pad][..], v, &vec![0.0; pad]].concat()
+}
+
+/// A loss of the logits and one constant `[4, 3]` declared tensor `t` (teacher logits):
+/// `t` permuted, broadcast (one row for all samples) and sliced, then both inputs
+/// permuted, and a broadcast primary beside a contiguous `t`.
+fn given_matrix_cases(
+    name: &str,
+    forward: impl Fn(Traced<LogitsShape>, Constant<LogitsShape>) -> Out,
+    sliced: impl Fn(Traced<LogitsShape>, Constant<Rows<3>>) -> Out,
+) {
+    let z = tensor(&LOGITS, LogitsShape::default());
+    let contiguous = |t: &[f64]| run(&z, |z| forward(z, tensor(t, LogitsShape::default())));
+    let want = contiguous(&SECOND);
+    assert_has_gradient(name, &want);
+    let stored = tensor(&transpose(&SECOND, 4, 3), Rank2::<3, 4>::default());
+    let got = run(&z, |z| forward(z, stored.clone().permute()));
+    assert_same(&format!("{name}, permuted declared constant"), &got, &want);
+    let source = tensor(&padded_rows(&SECOND, 3, 1), Rank2::<6, 3>::default());
+    let got = run(&z, |z| sliced(z, source.clone().slice((1..5, ..))));
+    assert_same(&format!("{name}, sliced declared constant"), &got, &want);
+    let row = &SECOND[3..6];
+    let got = run(&z, |z| {
+        forward(z, tensor(row, Rank1::<3>::default()).broadcast())
+    });
+    let want_row = contiguous(&repeat_rows(row, 4));
+    assert_same(
+        &format!("{name}, broadcast declared constant"),
+        &got,
+        &want_row,
+    );
+    // the primary permuted too
+    let z_stored = tensor(&transpose(&LOGITS, 4, 3), Rank2::<3, 4>::default());
+    let got = run(&z_stored, |z| {
+        forward(z.permute(), stored.clone().permute())
+    });
+    let transposed = (want.0, vec![transpose(&want.1[0], 4, 3)]);
+    assert_same(
+        &format!("{name}, permuted logits and declared constant"),
+        &got,
+        &transposed,
+    );
+    // a broadcast primary beside a contiguous declared tensor
+    let z_row = &LOGITS[..3];
+    let got = run(&tensor(z_row, Rank1::<3>::default()), |z| {
+        forward(z.broadcast(), tensor(&SECOND, LogitsShape::default()))
+    });
+    let want = run(
+        &tensor(&repeat_rows(z_row, 4), LogitsShape::default()),
+        |z| forward(z, tensor(&SECOND, LogitsShape::default())),
+    );
+    let want = (want.0, vec![column_sums(&want.1[0], 4, 3)]);
+    assert_same(&format!("{name}, broadcast logits"), &got, &want);
+}
+
+/// A loss of the logits and one traced `[4, 3]` declared tensor `a`: `a` permuted,
+/// broadcast and sliced (its gradient laid out like its storage), then both permuted.
+fn traced_matrix_cases(
+    name: &str,
+    forward: impl Fn(Traced<LogitsShape>, Traced<LogitsShape>) -> Out,
+    sliced: impl Fn(Traced<LogitsShape>, Traced<Rows<3>>) -> Out,
+) {
+    let z = tensor(&LOGITS, LogitsShape::default());
+    let contiguous = |a: &[f64]| run2(&z, &tensor(a, LogitsShape::default()), &forward);
+    let want = contiguous(&SECOND);
+    assert!(
+        want.1[1].iter().any(|g| g.abs() > 1e-9),
+        "{name}: the declared input should have a gradient"
+    );
+    let stored = tensor(&transpose(&SECOND, 4, 3), Rank2::<3, 4>::default());
+    let got = run2(&z, &stored, |z, a| forward(z, a.permute()));
+    let permuted = (want.0, vec![want.1[0].clone(), transpose(&want.1[1], 4, 3)]);
+    assert_same(
+        &format!("{name}, permuted declared traced"),
+        &got,
+        &permuted,
+    );
+    let source = tensor(&padded_rows(&SECOND, 3, 1), Rank2::<6, 3>::default());
+    let got = run2(&z, &source, |z, a| sliced(z, a.slice((1..5, ..))));
+    let padded = (want.0, vec![want.1[0].clone(), zero_padded(&want.1[1], 3)]);
+    assert_same(&format!("{name}, sliced declared traced"), &got, &padded);
+    let row = &SECOND[6..9];
+    let got = run2(&z, &tensor(row, Rank1::<3>::default()), |z, a| {
+        forward(z, a.broadcast())
+    });
+    let want_row = contiguous(&repeat_rows(row, 4));
+    let want_row = (
+        want_row.0,
+        vec![want_row.1[0].clone(), column_sums(&want_row.1[1], 4, 3)],
+    );
+    assert_same(
+        &format!("{name}, broadcast declared traced"),
+        &got,
+        &want_row,
+    );
+    let z_stored = tensor(&transpose(&LOGITS, 4, 3), Rank2::<3, 4>::default());
+    let got = run2(&z_stored, &stored, |z, a| forward(z.permute(), a.permute()));
+    let both = (
+        want.0,
+        vec![transpose(&want.1[0], 4, 3), transpose(&want.1[1], 4, 3)],
+    );
+    assert_same(
+        &format!("{name}, permuted logits and declared traced"),
+        &got,
+        &both,
+    );
+}
+
+fn check_given_matrix<K>(loss: &K) -> &'static str
+where
+    K: Kernel
+        + Loss<(Traced<LogitsShape>, Constant<LogitsShape>), [usize], Output = Out>
+        + Loss<(Traced<LogitsShape>, Constant<Rows<3>>), [usize], Output = Out>,
+{
+    let name = K::INFO.name;
+    given_matrix_cases(
+        name,
+        |z, t| loss.forward((z, t), &LABELS),
+        |z, t| loss.forward((z, t), &LABELS),
+    );
+    name
+}
+
+/// DHKD: the teacher (constant) in every layout beside a constant auxiliary head, and
+/// the auxiliary head (traced) in every layout beside a contiguous teacher.
+fn check_dhkd(loss: &Dhkd) -> &'static str {
+    let aux = tensor(&LOGITS.map(|v| 0.5 * v - 0.2), LogitsShape::default());
+    given_matrix_cases(
+        "dhkd (teacher)",
+        |z, t| loss.forward((z, aux.clone(), t), &LABELS),
+        |z, t| loss.forward((z, aux.clone(), t), &LABELS),
+    );
+    let teacher = tensor(&LOGITS.map(|v| 1.5 - v), LogitsShape::default());
+    traced_matrix_cases(
+        "dhkd (auxiliary head)",
+        |z, a| loss.forward((z, a, teacher.clone()), &LABELS),
+        |z, a| loss.forward((z, a, teacher.clone()), &LABELS),
+    );
+    Dhkd::INFO.name
+}
+
+fn check_smooth_adv_comp_sum(loss: &SmoothAdvCompSum) -> &'static str {
+    traced_matrix_cases(
+        "smooth_adv_comp_sum",
+        |z, a| loss.forward((z, a), &LABELS),
+        |z, a| loss.forward((z, a), &LABELS),
+    );
+    SmoothAdvCompSum::INFO.name
+}
+
+/// Per-sample values in `(0, 1]`: DatasetEquity's likelihoods, EnsLoss's draws.
+const PER_SAMPLE: [f64; 4] = [0.9, 0.25, 0.6, 1.0];
+
+/// A loss of `[4, C]` logits and one constant per-sample declared vector: the vector
+/// broadcast from one value and sliced, and the logits permuted beside it.
+fn check_given_vector<const C: usize, K>(loss: &K, z: &[f64], labels: &[usize]) -> &'static str
+where
+    K: Kernel
+        + Loss<(Traced<Rank2<4, C>>, Constant<Rank1<4>>), [usize], Output = Out>
+        + Loss<(Traced<Rank2<4, C>>, Constant<(usize,)>), [usize], Output = Out>,
+{
+    let name = K::INFO.name;
+    let forward = |z, w| loss.forward((z, w), labels);
+    let zt = tensor(z, Rank2::<4, C>::default());
+    let contiguous = |w: &[f64]| run(&zt, |z| forward(z, tensor(w, Rank1::<4>::default())));
+    let want = contiguous(&PER_SAMPLE);
+    assert_has_gradient(name, &want);
+    let source = tensor(
+        &[
+            0.3,
+            0.7,
+            PER_SAMPLE[0],
+            PER_SAMPLE[1],
+            PER_SAMPLE[2],
+            PER_SAMPLE[3],
+            0.2,
+            0.4,
+        ],
+        (8,),
+    );
+    let got = run(&zt, |z| {
+        loss.forward((z, source.clone().slice((2..6,))), labels)
+    });
+    assert_same(&format!("{name}, sliced declared constant"), &got, &want);
+    let got = run(&zt, |z| forward(z, tensor(&[0.6], ()).broadcast()));
+    assert_same(
+        &format!("{name}, broadcast declared constant"),
+        &got,
+        &contiguous(&[0.6; 4]),
+    );
+    let z_stored = tensor(&transpose(z, 4, C), Rank2::<C, 4>::default());
+    let got = run(&z_stored, |z| {
+        forward(z.permute(), tensor(&PER_SAMPLE, Rank1::<4>::default()))
+    });
+    let transposed = (want.0, vec![transpose(&want.1[0], 4, C)]);
+    assert_same(&format!("{name}, permuted logits"), &got, &transposed);
+    name
 }
 
 // ---------------------------------------------------------------------------------------
@@ -552,10 +784,6 @@ fn assert_covers_family(family: Family, checked: &[&str]) {
     let shipped: BTreeSet<&str> = catalogue::all()
         .iter()
         .filter(|e| e.info.family == family)
-        // losses with declared inputs: their layouts are checked through the declared-input
-        // path in tests/user_defined.rs (permuted and broadcast `Traced` inputs); a
-        // per-loss check here is still to be written
-        .filter(|e| e.info.declared.is_empty())
         .map(|e| e.name())
         .collect();
     let checked: BTreeSet<&str> = checked.iter().copied().collect();

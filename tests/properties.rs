@@ -3,8 +3,13 @@
 //! huge embeddings, one class only, one sample), in f32 and f64.
 //!
 //! Each case must give either a typed error or a finite loss with finite gradients, and
-//! on moderate inputs the derived f64 gradient must match central finite differences
-//! wherever the loss is smooth (`losskit::check`).
+//! on moderate inputs the derived f64 gradient of every differentiable input must match
+//! central finite differences wherever the loss is smooth (`losskit::check`).
+//!
+//! A loss with declared inputs (teacher logits, adversarial logits, likelihoods, draws)
+//! gets them from its `LossInfo::declared` description: the shape from their axes, real
+//! values (traced or constant) from the same distribution as the family's, 0/1 for a mask,
+//! labels in range of the set they index; all evaluated by name (`dynamic::evaluate`).
 //!
 //! The number of cases per property is small by default so CI stays quick; set
 //! `LOSSKIT_PROPTEST_CASES=2000` for a longer run.
@@ -12,7 +17,7 @@
 use losskit::catalogue::{self, Entry};
 use losskit::check::{compare_with_differences, Tolerance};
 use losskit::family::dynamic::{Input, Precision};
-use losskit::Family;
+use losskit::{Axis, DeclaredInfo, DeclaredRole, Family};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
@@ -33,16 +38,84 @@ fn losses(family: Family) -> impl Iterator<Item = &'static Entry> {
     catalogue::all()
         .iter()
         .filter(move |e| e.info.family == family)
-        // the batches generated here carry the family's inputs only; losses with declared
-        // inputs (teacher logits, likelihoods, draws) are checked by their own tests until
-        // these strategies generate declared inputs too
-        .filter(|e| e.info.declared.is_empty())
 }
 
-/// A batch for one family: the named inputs, the first one differentiable.
+/// A batch for one family: the named inputs, the first one differentiable, the sizes of
+/// its index sets, and values for whatever inputs a loss declares.
 #[derive(Clone, Debug)]
 struct Case {
     inputs: Vec<Input>,
+    /// `(samples, classes, refs)`: `N`, `C`, `M` (`Q` and `D` in the scores family); 1
+    /// for a set the family does not have.
+    sizes: (usize, usize, usize),
+    pool: Pool,
+}
+
+/// Values the declared inputs are cut from: each declared input reads its own stretch,
+/// wrapping around.
+#[derive(Clone, Debug)]
+struct Pool {
+    /// Real values, from the same distribution as the family's own reals.
+    reals: Vec<f64>,
+    /// Values in `(0, 1]`, for the declared inputs of [`UNIT_INTERVAL`].
+    unit: Vec<f64>,
+    /// Mask entries.
+    bits: Vec<bool>,
+    /// Labels, reduced modulo the size of the set they index.
+    picks: Vec<usize>,
+}
+
+/// The declared inputs a loss refuses outside `(0, 1]` (a `require` in its definition),
+/// by `(loss, input)`: they get values in `(0, 1]` (often exactly 1, sometimes tiny).
+/// Any other real declared input gets the family's distribution.
+const UNIT_INTERVAL: &[(&str, &str)] = &[("dataset_equity", "likelihood")];
+
+/// The inputs `entry` declares, made from `case`'s sizes and pool.
+fn declared_inputs(entry: &Entry, case: &Case) -> Vec<Input> {
+    let (n, c, m) = case.sizes;
+    let size = |axis: Axis| match axis {
+        Axis::Samples => n,
+        Axis::Classes => c,
+        Axis::Refs => m,
+    };
+    let pool = &case.pool;
+    let mut offset = 0;
+    let mut cut = |len: usize| {
+        let start = offset;
+        offset += len;
+        (start..start + len).map(|k| k % pool.reals.len())
+    };
+    entry
+        .info
+        .declared
+        .iter()
+        .map(|d: &DeclaredInfo| {
+            let shape: Vec<usize> = d.axes.iter().map(|a| size(a.axis)).collect();
+            let slots = cut(shape.iter().product());
+            let values = match d.role {
+                DeclaredRole::Labels => {
+                    let set = d.indexes.map_or(1, |s| size(s.axis)).max(1);
+                    slots.map(|k| (pool.picks[k] % set) as f64).collect()
+                }
+                DeclaredRole::Mask => slots.map(|k| f64::from(u8::from(pool.bits[k]))).collect(),
+                DeclaredRole::Differentiable | DeclaredRole::Constant => {
+                    if UNIT_INTERVAL.contains(&(entry.name(), d.name)) {
+                        slots.map(|k| pool.unit[k]).collect()
+                    } else {
+                        slots.map(|k| pool.reals[k]).collect()
+                    }
+                }
+            };
+            Input::new(d.name, shape, values)
+        })
+        .collect()
+}
+
+/// The family's inputs of `case`, then the ones `entry` declares.
+fn inputs_for(entry: &Entry, case: &Case) -> Vec<Input> {
+    let mut inputs = case.inputs.clone();
+    inputs.extend(declared_inputs(entry, case));
+    inputs
 }
 
 // ---------------------------------------------------------------------------------------
@@ -69,8 +142,45 @@ fn probability() -> impl Strategy<Value = f64> {
     ]
 }
 
+/// A value in `(0, 1]`, often exactly 1 or tiny.
+fn unit(moderate: bool) -> BoxedStrategy<f64> {
+    if moderate {
+        (0.05..=1.0f64).boxed()
+    } else {
+        prop_oneof![
+            4 => 1e-12..=1.0f64,
+            1 => Just(1.0),
+            1 => prop_oneof![Just(1e-30), Just(1.0 - 1e-12)],
+        ]
+        .boxed()
+    }
+}
+
 fn vector(value: impl Strategy<Value = f64>, n: usize) -> impl Strategy<Value = Vec<f64>> {
     proptest::collection::vec(value, n)
+}
+
+/// Values for declared inputs: room for three `[N, width]` tensors, real values moderate
+/// or extreme as the family's.
+fn pool(n: usize, width: usize, moderate: bool) -> impl Strategy<Value = Pool> {
+    let len = 3 * n * width.max(1);
+    let reals = if moderate {
+        vector(-3.0..3.0f64, len).boxed()
+    } else {
+        vector(extreme(), len).boxed()
+    };
+    (
+        reals,
+        vector(unit(moderate), len),
+        proptest::collection::vec(any::<bool>(), len),
+        proptest::collection::vec(any::<usize>(), len),
+    )
+        .prop_map(|(reals, unit, bits, picks)| Pool {
+            reals,
+            unit,
+            bits,
+            picks,
+        })
 }
 
 /// Labels in `0..classes`, as the case files give them.
@@ -91,11 +201,13 @@ fn binary_case(moderate: bool) -> impl Strategy<Value = Case> {
             (false, true) => vector(0.05..0.95f64, n).boxed(),
             (false, false) => vector(probability(), n).boxed(),
         };
-        (values, labels(n, 2)).prop_map(move |(x, y)| Case {
+        (values, labels(n, 2), pool(n, 1, moderate)).prop_map(move |(x, y, pool)| Case {
             inputs: vec![
                 Input::new(if logits { "logits" } else { "probs" }, vec![n], x),
                 Input::new("targets", vec![n], y),
             ],
+            sizes: (n, 1, 1),
+            pool,
         })
     })
 }
@@ -107,11 +219,13 @@ fn logits_case(moderate: bool) -> impl Strategy<Value = Case> {
         } else {
             vector(extreme(), n * c).boxed()
         };
-        (values, labels(n, c)).prop_map(move |(z, y)| Case {
+        (values, labels(n, c), pool(n, c, moderate)).prop_map(move |(z, y, pool)| Case {
             inputs: vec![
                 Input::new("logits", vec![n, c], z),
                 Input::new("labels", vec![n], y),
             ],
+            sizes: (n, c, 1),
+            pool,
         })
     })
 }
@@ -147,8 +261,9 @@ fn embeddings_case(moderate: bool) -> impl Strategy<Value = Case> {
             vector(-2.0..2.0f64, n * d),
             proptest::collection::vec(row_kind(moderate), n),
             labels(n, classes),
+            pool(n, n, moderate),
         )
-            .prop_map(move |(mut e, kinds, y)| {
+            .prop_map(move |(mut e, kinds, y, pool)| {
                 for (i, kind) in kinds.into_iter().enumerate() {
                     for k in 0..d {
                         e[i * d + k] = match kind {
@@ -166,6 +281,8 @@ fn embeddings_case(moderate: bool) -> impl Strategy<Value = Case> {
                         Input::new("embeddings", vec![n, d], e),
                         Input::new("labels", vec![n], y),
                     ],
+                    sizes: (n, 1, n),
+                    pool,
                 }
             })
     })
@@ -178,11 +295,13 @@ fn similarities_case(moderate: bool) -> impl Strategy<Value = Case> {
         } else {
             vector(extreme(), n * n).boxed()
         };
-        (values, labels(n, classes)).prop_map(move |(s, y)| Case {
+        (values, labels(n, classes), pool(n, n, moderate)).prop_map(move |(s, y, pool)| Case {
             inputs: vec![
                 Input::new("similarities", vec![n, n], s),
                 Input::new("labels", vec![n], y),
             ],
+            sizes: (n, 1, n),
+            pool,
         })
     })
 }
@@ -194,11 +313,13 @@ fn scores_case(moderate: bool) -> impl Strategy<Value = Case> {
         } else {
             vector(extreme(), q * d).boxed()
         };
-        (values, labels(q * d, 2)).prop_map(move |(s, r)| Case {
+        (values, labels(q * d, 2), pool(q, d, moderate)).prop_map(move |(s, r, pool)| Case {
             inputs: vec![
                 Input::new("scores", vec![q, d], s),
                 Input::new("relevance", vec![q, d], r),
             ],
+            sizes: (q, 1, d),
+            pool,
         })
     })
 }
@@ -209,15 +330,16 @@ fn scores_case(moderate: bool) -> impl Strategy<Value = Case> {
 
 /// A typed error, or a finite loss with finite gradients, in both precisions.
 fn finite_or_refused(entry: &Entry, case: &Case) -> Result<(), TestCaseError> {
+    let inputs = inputs_for(entry, case);
     for precision in Precision::ALL {
-        if let Ok(out) = entry.evaluate(&case.inputs, &[], precision) {
+        if let Ok(out) = entry.evaluate(&inputs, &[], precision) {
             prop_assert!(
                 out.loss.is_finite(),
                 "{} ({}) gave loss {} on {:?}",
                 entry.name(),
                 precision.name(),
                 out.loss,
-                case
+                inputs
             );
             for g in &out.grads {
                 let bad = g.values.iter().position(|v| !v.is_finite());
@@ -228,7 +350,7 @@ fn finite_or_refused(entry: &Entry, case: &Case) -> Result<(), TestCaseError> {
                     precision.name(),
                     g.input,
                     bad,
-                    case
+                    inputs
                 );
             }
         }
@@ -236,43 +358,59 @@ fn finite_or_refused(entry: &Entry, case: &Case) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// Losses whose gradient, by their definition, holds part of the value constant (a
-/// target computed from the predictions under `detach`), so it is not the derivative of
-/// the value; their own tests check it against differences with that part fixed.
-const GRADIENT_WITH_A_DETACHED_TARGET: &[&str] = &["depict_clustering_ce"];
+/// Losses whose gradient, by their definition, holds part of the value constant, so it
+/// is not the derivative of the value; their own tests check it against differences with
+/// that part fixed: a target computed from the predictions under `detach` (DEPICT), or
+/// slopes from ranks and random draws under `detach`, whose value is only a surrogate
+/// (EnsLoss).
+const GRADIENT_WITH_A_DETACHED_TARGET: &[&str] = &["depict_clustering_ce", "ens_loss"];
 
-/// The derived f64 gradient of the first input against central finite differences,
-/// where the loss accepts the case and is smooth.
+/// The derived f64 gradient of every differentiable input (the family's and the traced
+/// declared ones) against central finite differences, where the loss accepts the case
+/// and is smooth.
 fn matches_differences(entry: &Entry, case: &Case) -> Result<(), TestCaseError> {
     if GRADIENT_WITH_A_DETACHED_TARGET.contains(&entry.name()) {
         return Ok(());
     }
-    let Ok(out) = entry.evaluate(&case.inputs, &[], Precision::F64) else {
+    let inputs = inputs_for(entry, case);
+    let Ok(out) = entry.evaluate(&inputs, &[], Precision::F64) else {
         return Ok(());
-    };
-    let x = &case.inputs[0];
-    let value_at = |v: &[f64]| {
-        let mut inputs = case.inputs.clone();
-        inputs[0].values = v.to_vec();
-        entry
-            .evaluate(&inputs, &[], Precision::F64)
-            .ok()
-            .map(|o| o.loss)
     };
     let tolerance = Tolerance {
         abs: 1e-5,
         rel: 1e-4,
         ..Tolerance::default()
     };
-    let report = compare_with_differences(
-        &x.values,
-        &x.shape,
-        out.loss,
-        &out.grads[0].values,
-        value_at,
-        tolerance,
-    );
-    prop_assert!(report.passed(), "{}: {report} on {:?}", entry.name(), case);
+    for grad in &out.grads {
+        let k = inputs
+            .iter()
+            .position(|x| x.name == grad.input)
+            .expect("a gradient belongs to an input given");
+        let x = &inputs[k];
+        let value_at = |v: &[f64]| {
+            let mut moved = inputs.clone();
+            moved[k].values = v.to_vec();
+            entry
+                .evaluate(&moved, &[], Precision::F64)
+                .ok()
+                .map(|o| o.loss)
+        };
+        let report = compare_with_differences(
+            &x.values,
+            &x.shape,
+            out.loss,
+            &grad.values,
+            value_at,
+            tolerance,
+        );
+        prop_assert!(
+            report.passed(),
+            "{} (gradient of `{}`): {report} on {:?}",
+            entry.name(),
+            grad.input,
+            inputs
+        );
+    }
     Ok(())
 }
 
@@ -338,5 +476,48 @@ proptest! {
     #[test]
     fn scores_gradients_match_differences(case in scores_case(true)) {
         for_each(Family::Scores, &case, matches_differences)?;
+    }
+}
+
+/// The generated declared inputs are ones the losses accept: on a moderate two-class
+/// batch (EnsLoss is binary) every loss with declared inputs evaluates, and every entry of
+/// [`UNIT_INTERVAL`] names a declared input of a shipped loss.
+#[test]
+fn declared_inputs_are_generated_as_the_losses_take_them() {
+    let (n, c) = (3, 2);
+    let case = Case {
+        inputs: vec![
+            Input::new("logits", vec![n, c], vec![0.5, -1.0, 2.0, 0.3, -0.4, 1.1]),
+            Input::new("labels", vec![n], vec![0.0, 1.0, 1.0]),
+        ],
+        sizes: (n, c, 1),
+        pool: Pool {
+            reals: (0..18).map(|k| (k as f64 * 0.37).sin() * 2.0).collect(),
+            unit: (0..18).map(|k| 1.0 / (1.0 + k as f64)).collect(),
+            bits: (0..18).map(|k| k % 3 == 0).collect(),
+            picks: (0..18).map(|k| k * 7).collect(),
+        },
+    };
+    let declaring: Vec<&Entry> = catalogue::all()
+        .iter()
+        .filter(|e| !e.info.declared.is_empty())
+        .collect();
+    assert!(!declaring.is_empty());
+    for entry in declaring {
+        assert_eq!(
+            entry.info.family,
+            Family::Logits,
+            "a case of another family"
+        );
+        let inputs = inputs_for(entry, &case);
+        assert_eq!(inputs.len(), 2 + entry.info.declared.len());
+        for precision in Precision::ALL {
+            let out = entry.evaluate(&inputs, &[], precision);
+            assert!(out.is_ok(), "{}: {out:?}", entry.name());
+        }
+    }
+    for (loss, input) in UNIT_INTERVAL {
+        let entry = catalogue::find(loss).expect("a shipped loss");
+        assert!(entry.info.declared.iter().any(|d| d.name == *input));
     }
 }

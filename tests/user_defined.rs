@@ -677,3 +677,200 @@ fn declared_inputs_are_described() {
     );
     assert_eq!(info.declared[2].indexes.map(|s| s.name), Some("classes"));
 }
+
+/// A pairs loss over declared inputs: a constant weight per anchor, a constant
+/// temperature per pair and a traced bias per reference.
+#[loss(pairs)]
+pub fn tempered_pairs(
+    s: Similarity,
+    y: Labels,
+    w: Given<samples>,
+    t: Given<samples, refs>,
+    b: Traced<refs>,
+) -> PerAnchor {
+    w[i] * mean(others(i), |j| softplus((s[i][j] + b[j]) / t[i][j]))
+}
+
+/// [`tempered_pairs`] in plain loops: the mean over anchors of the weighted mean over the
+/// references `j ≠ i` (all of them against a reference set).
+fn tempered_pairs_naive(s: &[f64], m: usize, w: &[f64], t: &[f64], b: &[f64], itself: bool) -> f64 {
+    let n = w.len();
+    let mut total = 0.0;
+    for i in 0..n {
+        let js: Vec<usize> = (0..m).filter(|&j| !(itself && j == i)).collect();
+        let mean = js
+            .iter()
+            .map(|&j| {
+                let x = (s[i * m + j] + b[j]) / t[i * m + j];
+                (1.0 + x.exp()).ln()
+            })
+            .sum::<f64>()
+            / js.len() as f64;
+        total += w[i] * mean;
+    }
+    total / n as f64
+}
+
+/// Cosine similarities of the rows of `a` `[n, d]` with those of `r` `[m, d]`.
+fn cosines(a: &[f64], r: &[f64], d: usize) -> Vec<f64> {
+    let norm = |x: &[f64]| x.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let mut out = Vec::new();
+    for x in a.chunks(d) {
+        for z in r.chunks(d) {
+            let dot: f64 = x.iter().zip(z).map(|(p, q)| p * q).sum();
+            out.push(dot / (norm(x) * norm(z)));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_pairs_loss_takes_declared_inputs_in_every_form() {
+    let dev: Cpu = Default::default();
+    let (n, m, d) = (4, 3, 3);
+    let (e, y) = logits_case(n, d, 11, 1.0);
+    let (r, _) = logits_case(m, d, 12, 1.0);
+    let labels = y.iter().map(|&l| l % 2).collect::<Vec<_>>();
+    let ref_labels = vec![0, 1, 1];
+    let w: Vec<f64> = (0..n).map(|i| 0.5 + 0.25 * i as f64).collect();
+    let t_of =
+        |cols: usize| -> Vec<f64> { (0..n * cols).map(|k| 0.5 + 0.1 * (k % 5) as f64).collect() };
+    let bias = |cols: usize| -> Tensor<(usize,), f64, Cpu> {
+        dev.tensor_from_vec((0..cols).map(|j| 0.2 * j as f64 - 0.1).collect(), (cols,))
+    };
+    let loss = TemperedPairs::default();
+    let tol = losskit::check::Tolerance::default();
+    // embeddings against the batch itself
+    let emb: Matrix = dev.tensor_from_vec(e.clone(), (n, d));
+    let (t, b) = (dev.tensor_from_vec(t_of(n), (n, n)), bias(n));
+    let got = loss
+        .forward((emb.clone(), w.clone(), t.clone(), b.clone()), &labels[..])
+        .array();
+    let s = cosines(&e, &e, d);
+    let want = tempered_pairs_naive(&s, n, &w, &t.as_vec(), &b.as_vec(), true);
+    approx::assert_abs_diff_eq!(got, want, epsilon = 1e-12);
+    let wrt_e = losskit::check::gradient_of(
+        |x| loss.try_forward((x, w.clone(), t.clone(), b.clone()), &labels[..]),
+        &emb,
+        tol,
+    )
+    .expect("runs");
+    assert!(wrt_e.passed(), "{wrt_e}");
+    let wrt_b = losskit::check::gradient_of(
+        |x| loss.try_forward((emb.leaky_trace(), w.clone(), t.clone(), x), &labels[..]),
+        &b,
+        tol,
+    )
+    .expect("runs");
+    assert!(wrt_b.passed(), "{wrt_b}");
+    // a reference set, both sides traced
+    let refs: Matrix = dev.tensor_from_vec(r.clone(), (m, d));
+    let pair_labels = PairLabels {
+        labels: &labels,
+        ref_labels: &ref_labels,
+    };
+    let (t, b) = (dev.tensor_from_vec(t_of(m), (n, m)), bias(m));
+    let out = loss.forward(
+        (
+            WithRefs(emb.leaky_trace(), refs.leaky_trace()),
+            w.clone(),
+            t.clone(),
+            b.leaky_trace(),
+        ),
+        &pair_labels,
+    );
+    let s = cosines(&e, &r, d);
+    let want = tempered_pairs_naive(&s, m, &w, &t.as_vec(), &b.as_vec(), false);
+    approx::assert_abs_diff_eq!(out.array(), want, epsilon = 1e-12);
+    let grads = out.backward();
+    let wrt_r = losskit::check::gradient_of(
+        |x| {
+            loss.try_forward(
+                (
+                    WithRefs(emb.leaky_trace(), x),
+                    w.clone(),
+                    t.clone(),
+                    b.clone(),
+                ),
+                &pair_labels,
+            )
+        },
+        &refs,
+        tol,
+    )
+    .expect("runs");
+    assert!(wrt_r.passed(), "{wrt_r}");
+    // the one backward gave every traced input its gradient
+    assert!(grads.get(&refs).as_vec().iter().any(|&g| g != 0.0));
+    assert!(grads.get(&b).as_vec().iter().any(|&g| g != 0.0));
+    // a similarity matrix: the same value as the naive loop
+    let sim: Matrix = dev.tensor_from_vec(s.clone(), (n, m));
+    let got = loss
+        .forward(
+            (Similarities(sim), w.clone(), t.clone(), b.clone()),
+            &pair_labels,
+        )
+        .array();
+    approx::assert_abs_diff_eq!(got, want, epsilon = 1e-12);
+    // a temperature of the wrong shape names both inputs and the set
+    let wide = dev.tensor_from_vec(vec![1.0; n * (m + 1)], (n, m + 1));
+    let err = loss
+        .try_forward(
+            (
+                WithRefs(emb.clone(), refs.clone()),
+                w.clone(),
+                wide,
+                b.clone(),
+            ),
+            &pair_labels,
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        LossError::AxisMismatch {
+            axis: "refs",
+            expected_by: "similarities",
+            expected: m,
+            found_in: "t",
+            found: m + 1,
+        }
+    );
+}
+
+#[test]
+fn a_pairs_loss_with_declared_inputs_evaluates_by_name() {
+    use losskit::family::dynamic::{evaluate, Input, Precision};
+    let dev: Cpu = Default::default();
+    let (n, d) = (4, 3);
+    let (e, y) = logits_case(n, d, 21, 1.0);
+    let labels: Vec<usize> = y.iter().map(|&l| l % 2).collect();
+    let w = vec![1.0, 0.5, 2.0, 1.5];
+    let t: Vec<f64> = (0..n * n).map(|k| 0.4 + 0.05 * k as f64).collect();
+    let b: Vec<f64> = (0..n).map(|j| 0.1 * j as f64).collect();
+    let emb: Matrix = dev.tensor_from_vec(e.clone(), (n, d));
+    let bt: Tensor<(usize,), f64, Cpu> = dev.tensor_from_vec(b.clone(), (n,));
+    let tt: Matrix = dev.tensor_from_vec(t.clone(), (n, n));
+    let out = TemperedPairs::default().forward(
+        (emb.leaky_trace(), w.clone(), tt, bt.leaky_trace()),
+        &labels[..],
+    );
+    let want = out.array();
+    let grads = out.backward();
+    let inputs = [
+        Input::new("embeddings", vec![n, d], e),
+        Input::new(
+            "labels",
+            vec![n],
+            labels.iter().map(|&l| l as f64).collect(),
+        ),
+        Input::new("w", vec![n], w),
+        Input::new("t", vec![n, n], t),
+        Input::new("b", vec![n], b),
+    ];
+    let got = evaluate::<TemperedPairs>(&inputs, &[], Precision::F64).expect("evaluates");
+    assert_eq!(got.loss, want);
+    let names: Vec<&str> = got.grads.iter().map(|g| g.input).collect();
+    assert_eq!(names, ["embeddings", "b"]);
+    assert_eq!(got.grads[0].values, grads.get(&emb).as_vec());
+    assert_eq!(got.grads[1].values, grads.get(&bt).as_vec());
+}

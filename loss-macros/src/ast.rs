@@ -188,8 +188,13 @@ impl LossDef {
             };
             if let Some(kind) = declared_kind(&pt.ty) {
                 match parse_declared(cx, family, name.clone(), kind, &pt.ty) {
-                    Some(_) if family == FamilyKind::Pairs => {
-                        cx.push(diag::declared_in_family(&pt.ty, family.name()));
+                    Some(_) if family.input_names().contains(&key.as_str()) => {
+                        cx.push(diag::declared_name_clash(
+                            name.span(),
+                            &key,
+                            family.name(),
+                            family.input_names(),
+                        ));
                         self.poisoned.push(name);
                     }
                     Some(d) if self.declared.len() == MAX_DECLARED => {

@@ -251,6 +251,18 @@ pub fn unknown_declared_set(
     )
 }
 
+/// `labels: Given<samples>` in the `logits` family: a declared input named like one of
+/// the family's own inputs, which are taken by name too.
+pub fn declared_name_clash(span: Span, name: &str, family: &str, inputs: &[&str]) -> Error {
+    at(
+        span,
+        format!(
+            "declared input `{name}` clashes with the `{family}` family's own input `{name}`; help: rename it (e.g. `other_{name}`): `losskit eval` and `Loss::INFO` take every input by name, and the `{family}` family's inputs are {}",
+            list(inputs)
+        ),
+    )
+}
+
 pub fn declared_axis_not_a_set(tokens: &dyn ToTokens, kind: &str, sets: &[&str]) -> Error {
     spanned(
         tokens,
@@ -292,13 +304,6 @@ pub fn label_of_label(tokens: &dyn ToTokens, name: &str) -> Error {
     spanned(
         tokens,
         format!("the labels `{name}` are read at an index variable; help: write `{name}[i]`, and declare one axis for an `Index`"),
-    )
-}
-
-pub fn declared_in_family(tokens: &dyn ToTokens, family: &str) -> Error {
-    spanned(
-        tokens,
-        format!("the `{family}` family does not take declared inputs yet; help: declared inputs work in the `binary`, `logits` and `scores` families"),
     )
 }
 

@@ -126,6 +126,24 @@ impl FamilyKind {
         }
     }
 
+    /// The names the runtime gives the family's own inputs, in `losskit eval` and
+    /// `Loss::INFO` (`Family::inputs` in `loss-runtime/src/core/info.rs`; a test keeps the
+    /// two in step). Inputs are taken by name there, so a declared input may not take one.
+    pub fn input_names(self) -> &'static [&'static str] {
+        match self {
+            FamilyKind::Binary => &["probs", "logits", "targets"],
+            FamilyKind::Logits => &["logits", "labels"],
+            FamilyKind::Pairs => &[
+                "embeddings",
+                "similarities",
+                "labels",
+                "ref_embeddings",
+                "ref_labels",
+            ],
+            FamilyKind::Scores => &["scores", "relevance"],
+        }
+    }
+
     /// The index sets a reduction may range over.
     pub fn sets(self) -> &'static [(&'static str, Domain)] {
         match self {
@@ -433,3 +451,40 @@ pub const X: InputId = InputId(0);
 pub const Y: InputId = InputId(1);
 /// pairs: the references' labels.
 pub const Y_REF: InputId = InputId(2);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The runtime's table of each family's inputs (`const <FAMILY>_INPUTS`).
+    const RUNTIME_INFO: &str = include_str!("../../loss-runtime/src/core/info.rs");
+
+    /// The names of the runtime's `const {table}: &[InputInfo]`, in order: the first
+    /// argument of each `input("name", ..)` there.
+    fn runtime_names(table: &str) -> Vec<&'static str> {
+        let start = format!("const {table}: &[InputInfo] = &[");
+        let body = RUNTIME_INFO
+            .split(start.as_str())
+            .nth(1)
+            .unwrap_or_else(|| panic!("loss-runtime's info.rs has no `{start}`"));
+        let body = body.split("\n];").next().unwrap_or(body);
+        body.split("input(")
+            .skip(1)
+            .filter_map(|call| call.trim_start().strip_prefix('"'))
+            .filter_map(|call| call.split('"').next())
+            .collect()
+    }
+
+    /// The names a declared input may not take are exactly the runtime's input names.
+    #[test]
+    fn input_names_are_the_runtimes() {
+        for (family, table) in [
+            (FamilyKind::Binary, "BINARY_INPUTS"),
+            (FamilyKind::Logits, "LOGITS_INPUTS"),
+            (FamilyKind::Pairs, "PAIRS_INPUTS"),
+            (FamilyKind::Scores, "SCORES_INPUTS"),
+        ] {
+            assert_eq!(family.input_names(), runtime_names(table), "{table}");
+        }
+    }
+}

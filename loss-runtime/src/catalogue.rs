@@ -142,6 +142,7 @@ static ALL: &[Entry] = &[
     // logits, with declared inputs
     Entry::of::<DatasetEquity>(),
     Entry::of::<EnsLoss>(),
+    Entry::of::<SmoothAdvCompSum>(),
 ];
 
 /// Every shipped loss, grouped by family, in the order `losskit list` prints them.

@@ -104,6 +104,16 @@ pub enum LossError {
         /// The value found.
         value: f64,
     },
+    /// A computation that runs the loss without its declared inputs (the pair weights of
+    /// a pairs loss that declares some), which cannot give it a value.
+    DeclaredInputsMissing {
+        /// The loss.
+        loss: &'static str,
+        /// How many inputs it declares.
+        count: usize,
+        /// The computation refused.
+        what: &'static str,
+    },
     /// A relevance mask without a single relevant entry.
     NoRelevant {
         /// The input.
@@ -321,7 +331,7 @@ impl fmt::Display for LossError {
                 value,
             } => write!(
                 f,
-                "`{input}` at index {index} is {}, but a mask must be 0 or 1",
+                "`{input}` at index {index} is {}, but `{input}` must be 0 or 1 (a mask)",
                 Shown(*value)
             ),
             Self::LabelOutOfRange {
@@ -346,6 +356,10 @@ impl fmt::Display for LossError {
                 f,
                 "probability at index {index} is {}, outside [0, 1]; if these are scores, pass them as logits (`FromLogits` in Rust, `logits` in a case file)",
                 Shown(*value)
+            ),
+            Self::DeclaredInputsMissing { loss, count, what } => write!(
+                f,
+                "`{loss}` declares {count} input(s) of its own, which {what} cannot pass; evaluate the loss with them instead"
             ),
             Self::NoRelevant { input } => write!(
                 f,

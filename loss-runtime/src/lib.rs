@@ -1,6 +1,7 @@
 //! Runtime of [losskit](https://docs.rs/losskit): the [`Loss`] trait, the family input
-//! adapters, the dfdx glue, [`LossError`], and the catalogue of shipped losses — every one
-//! of them defined with [`#[loss]`](macro@loss), its gradient derived by the compiler.
+//! adapters, the dfdx glue, [`LossError`], the catalogue of shipped losses — every one of
+//! them defined with [`#[loss]`](macro@loss), its gradient derived by the compiler — and
+//! the [papers] they come from.
 #![warn(missing_docs)]
 
 extern crate self as losskit;
@@ -12,6 +13,7 @@ pub mod error;
 pub mod family;
 pub mod loss;
 pub mod losses;
+pub mod papers;
 #[cfg(test)]
 pub(crate) mod testing;
 #[cfg(test)]

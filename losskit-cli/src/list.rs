@@ -1,10 +1,11 @@
 //! `losskit list`: every shipped loss with its family, paper, inputs (the family's, then
 //! the ones it declares) and hyper-parameters, as aligned text or (`--json`) as a JSON
-//! array.
+//! array; with `--all`, also every paper of the catalogue, shipped or not, and why.
 
 use std::fmt::Write as _;
 
 use losskit::catalogue;
+use losskit::papers::{self, Paper};
 use losskit::{DeclaredInfo, DeclaredRole, HyperInfo, HyperKind, InputInfo, InputKind, LossInfo};
 use serde_json::{Map, Value};
 
@@ -17,16 +18,32 @@ pub struct ListArgs {
     /// Print a JSON array, one object per loss, instead of text
     #[arg(long)]
     pub json: bool,
+    /// Also list every paper of the catalogue: the losses shipped from it, what is not
+    /// shipped yet, or why it defines no training loss (with `--json`, an object with
+    /// `losses` and `papers`)
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// Runs `losskit list`; returns what to print.
 pub fn run(args: &ListArgs) -> Result<String> {
     if args.json {
-        let all = catalogue::all()
-            .iter()
-            .map(|e| entry_json(e.info))
-            .collect();
-        let mut out = serde_json::to_string_pretty(&Value::Array(all))
+        let losses = Value::Array(
+            catalogue::all()
+                .iter()
+                .map(|e| entry_json(e.info))
+                .collect(),
+        );
+        let value = if args.all {
+            let papers = papers::all().iter().map(paper_json).collect();
+            let mut obj = Map::new();
+            obj.insert("losses".into(), losses);
+            obj.insert("papers".into(), Value::Array(papers));
+            Value::Object(obj)
+        } else {
+            losses
+        };
+        let mut out = serde_json::to_string_pretty(&value)
             .map_err(|e| Failure(format!("cannot write JSON: {e}")))?;
         out.push('\n');
         return Ok(out);
@@ -38,7 +55,54 @@ pub fn run(args: &ListArgs) -> Result<String> {
         }
         entry_text(&mut out, entry.info);
     }
+    if args.all {
+        out.push('\n');
+        papers_text(&mut out, papers::all());
+    }
     Ok(out)
+}
+
+/// The papers, a heading with the count of each status, then two lines a paper.
+fn papers_text(out: &mut String, all: &[Paper]) {
+    let _ = write!(out, "papers ({}", all.len());
+    for status in [
+        papers::Status::Shipped,
+        papers::Status::Partly,
+        papers::Status::NotYet,
+        papers::Status::NoLoss,
+    ] {
+        let count = all.iter().filter(|p| p.status() == status).count();
+        let _ = write!(out, "; {} {count}", status.name());
+    }
+    out.push_str(")\n");
+    for p in all {
+        let _ = writeln!(out, "  {:02} {} ({})", p.number, p.title, p.year);
+        let status = p.status().name();
+        match (p.losses.is_empty(), p.remaining.is_empty()) {
+            (false, true) => {
+                let _ = writeln!(out, "     {status}: {}", p.losses.join(", "));
+            }
+            (false, false) => {
+                let _ = writeln!(out, "     {status}: {}", p.losses.join(", "));
+                let _ = writeln!(out, "     not yet: {}", p.remaining);
+            }
+            (true, _) => {
+                let _ = writeln!(out, "     {status}: {}", p.remaining);
+            }
+        }
+    }
+}
+
+fn paper_json(p: &Paper) -> Value {
+    let mut obj = Map::new();
+    obj.insert("number".into(), p.number.into());
+    obj.insert("title".into(), p.title.into());
+    obj.insert("year".into(), p.year.into());
+    obj.insert("status".into(), p.status().name().into());
+    let losses = p.losses.iter().map(|&l| Value::from(l)).collect();
+    obj.insert("losses".into(), Value::Array(losses));
+    obj.insert("remaining".into(), p.remaining.into());
+    Value::Object(obj)
 }
 
 fn entry_text(out: &mut String, info: &LossInfo) {
@@ -121,6 +185,7 @@ fn kind_text(kind: InputKind) -> &'static str {
         InputKind::Probability => "probabilities in [0, 1]",
         InputKind::Binary => "0 or 1",
         InputKind::Label => "class indices in 0..C",
+        InputKind::Embeddings => "rows of real features",
     }
 }
 
@@ -139,13 +204,7 @@ fn declared_kind_text(d: &DeclaredInfo) -> String {
 /// The role of a family input, in the words of [`DeclaredRole::name`]: a 0/1 constant is a
 /// mask.
 fn family_role(input: &InputInfo) -> &'static str {
-    let role = match input.kind {
-        _ if input.differentiable => DeclaredRole::Differentiable,
-        InputKind::Label => DeclaredRole::Labels,
-        InputKind::Binary => DeclaredRole::Mask,
-        InputKind::Real | InputKind::Probability => DeclaredRole::Constant,
-    };
-    role.name()
+    input.role().name()
 }
 
 fn kind_name(kind: InputKind) -> &'static str {
@@ -154,6 +213,7 @@ fn kind_name(kind: InputKind) -> &'static str {
         InputKind::Probability => "probability",
         InputKind::Binary => "binary",
         InputKind::Label => "label",
+        InputKind::Embeddings => "embeddings",
     }
 }
 

@@ -40,7 +40,7 @@ struct Cli {
 /// The subcommands, one module each.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// List every shipped loss: family, paper, inputs, hyper-parameters
+    /// List every shipped loss: family, paper, inputs, hyper-parameters (`--all`: and every paper)
     List(list::ListArgs),
     /// Evaluate a loss and its gradients on a JSON case (`-` reads stdin)
     Eval(eval::EvalArgs),

@@ -82,6 +82,51 @@ fn list_names_every_loss() {
 }
 
 #[test]
+fn list_all_shows_every_paper_and_what_is_missing() {
+    let plain = stdout(&losskit(&["list"], ""));
+    assert!(!plain.contains("papers ("), "papers only with --all");
+    let out = losskit(&["list", "--all"], "");
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(text.starts_with(&plain), "--all starts with the plain list");
+    let papers_part = &text[plain.len()..];
+    for p in losskit::papers::all() {
+        let header = format!("  {:02} {} ({})", p.number, p.title, p.year);
+        let at = papers_part
+            .find(&format!("{header}\n"))
+            .unwrap_or_else(|| panic!("`list --all` lacks {header:?}"));
+        let body: String = papers_part[at + header.len() + 1..]
+            .lines()
+            .take_while(|l| l.starts_with("     "))
+            .collect();
+        assert!(body.contains(p.status().name()), "{header}: {body}");
+        for loss in p.losses {
+            assert!(body.contains(loss), "{header} lacks `{loss}`");
+        }
+        assert!(body.contains(p.remaining), "{header} lacks what remains");
+        assert!(!body.is_empty());
+    }
+}
+
+#[test]
+fn list_all_json_has_losses_and_papers() {
+    let out = losskit(&["list", "--json", "--all"], "");
+    assert!(out.status.success());
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let losses = listed["losses"].as_array().expect("losses");
+    assert_eq!(losses.len(), catalogue::all().len());
+    let papers = listed["papers"].as_array().expect("papers");
+    assert_eq!(papers.len(), losskit::papers::all().len());
+    for (got, want) in papers.iter().zip(losskit::papers::all()) {
+        assert_eq!(got["number"], want.number);
+        assert_eq!(got["title"], want.title);
+        assert_eq!(got["status"], want.status().name());
+        assert_eq!(got["losses"], json!(want.losses));
+        assert_eq!(got["remaining"], want.remaining);
+    }
+}
+
+#[test]
 fn list_json_matches_the_catalogue() {
     let out = losskit(&["list", "--json"], "");
     assert!(out.status.success());
@@ -283,6 +328,69 @@ fn eval_classification_losses_agree_with_the_library() {
     }
 }
 
+/// The experimental smooth adversarial comp-sum loss takes its declared adversarial
+/// logits by name: `list --json` shows them as a differentiable `[N, C]` input, and `eval`
+/// gives both gradients as the library does, with hyper-parameters set by name.
+#[test]
+fn smooth_adv_comp_sum_lists_and_evaluates_its_declared_input() {
+    let out = losskit(&["list", "--json"], "");
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("list --json prints JSON");
+    let item = listed
+        .as_array()
+        .expect("an array")
+        .iter()
+        .find(|item| item["name"] == "smooth_adv_comp_sum")
+        .expect("smooth_adv_comp_sum is listed");
+    assert!(item["summary"]
+        .as_str()
+        .expect("a summary")
+        .starts_with("Experimental"));
+    assert!(item["paper"]
+        .as_str()
+        .expect("a paper")
+        .contains("EXPERIMENTAL"));
+    let adv = &item["inputs"][2];
+    assert_eq!(adv["name"], "adv_logits");
+    assert_eq!(adv["shape"], "[N, C]");
+    assert_eq!(adv["role"], "differentiable");
+    assert_eq!(adv["declared"], true);
+
+    let z = [[2.0, 0.5, -1.0, 0.25], [0.0, 0.0, 3.0, -2.5]];
+    let a = [[1.5, 0.75, -0.5, 0.25], [0.5, 0.0, 2.0, -2.0]];
+    let labels = [0usize, 2];
+    let dev: Cpu = Default::default();
+    let flat_rows = |m: &[[f64; 4]; 2]| m.iter().flatten().copied().collect::<Vec<f64>>();
+    let zt: Tensor<(usize, usize), f64, Cpu> = dev.tensor_from_vec(flat_rows(&z), (2, 4));
+    let at: Tensor<(usize, usize), f64, Cpu> = dev.tensor_from_vec(flat_rows(&a), (2, 4));
+    let loss = SmoothAdvCompSum::new()
+        .with_tau(1.5)
+        .with_rho(2.0)
+        .with_nu(0.5);
+    let direct = loss.forward((zt.leaky_trace(), at.leaky_trace()), &labels);
+    let value = direct.array();
+    let grads = direct.backward();
+    let out = eval(&json!({
+        "loss": "smooth_adv_comp_sum",
+        "dtype": "f64",
+        "params": {"tau": 1.5, "rho": 2.0, "nu": 0.5},
+        "inputs": {"logits": z, "labels": labels, "adv_logits": a},
+    }));
+    assert_close(&[out["loss"].as_f64().expect("a loss")], &[value]);
+    let got = out["grads"].as_object().expect("grads");
+    assert_eq!(got.len(), 2, "both logit tensors are differentiable");
+    assert_close(&flat(&got["logits"]), &grads.get(&zt).as_vec());
+    assert_close(&flat(&got["adv_logits"]), &grads.get(&at).as_vec());
+    // without the adversarial logits, eval names the missing input
+    let case = json!({
+        "loss": "smooth_adv_comp_sum",
+        "inputs": {"logits": z, "labels": labels},
+    });
+    let out = losskit(&["eval", "-"], &case.to_string());
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("adv_logits"), "{stderr}");
+}
+
 /// AnyLoss F1 through the library, in precision `E`: the loss and `∂L/∂(probs or logits)`.
 fn anyloss_f1_direct<E: Dtype + Real>(
     loss: &AnylossF1,
@@ -411,7 +519,7 @@ fn help_and_version() {
 #[test]
 fn every_subcommand_has_help() {
     let expected: &[(&str, &[&str])] = &[
-        ("list", &["Usage: losskit list", "--json"]),
+        ("list", &["Usage: losskit list", "--json", "--all"]),
         (
             "eval",
             &[
@@ -616,15 +724,15 @@ fn case_errors() {
         ),
         (
             binary(json!({"probs": [0.5, 0.2, 0.1], "targets": [1, 0]})).to_string(),
-            "batch size mismatch",
+            "`targets` has 2 along `samples`, but `probs` has 3",
         ),
         (
             binary(json!({"probs": [[0.5, 0.2]], "targets": [[1, 0]]})).to_string(),
             "bad shape for `probs`",
         ),
         (
-            binary(json!({"probs": [0.5], "targets": [[1]]})).to_string(),
-            "give both the same rank",
+            binary(json!({"probs": [0.5], "targets": [[1, 0]]})).to_string(),
+            "bad shape for `targets`: got [1, 2], expected [N]",
         ),
         (
             binary(json!({"probs": [], "targets": []})).to_string(),
@@ -636,7 +744,7 @@ fn case_errors() {
         ),
         (
             binary(json!({"probs": [0.5], "targets": [2]})).to_string(),
-            "targets must be 0 or 1",
+            "`targets` must be 0 or 1",
         ),
         (
             logits(json!({"logits": [[1, 2], [3]], "labels": [0, 1]})).to_string(),
@@ -664,7 +772,7 @@ fn case_errors() {
         ),
         (
             logits(json!({"logits": [[1, 2]], "labels": [2]})).to_string(),
-            "only 2 classes",
+            "`classes` has only 2 elements",
         ),
     ];
     for (case, needle) in &cases {
@@ -1012,7 +1120,7 @@ fn pairs_and_scores_case_errors() {
         ),
         (
             pairs(json!({"embeddings": EMB, "labels": [0, 1]})).to_string(),
-            "batch size mismatch",
+            "`labels` has 2 along `samples`, but `embeddings` has 6",
         ),
         (
             pairs(json!({"embeddings": EMB, "labels": [0, 0, 1, 1, 2, 2.5]})).to_string(),

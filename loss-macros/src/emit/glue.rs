@@ -79,7 +79,7 @@ pub fn emit(
                     embeddings: #rt::Tensor<(__N, __D), __E, #rt::Cpu, __T>,
                     labels: &[usize],
                 ) -> ::core::result::Result<Self::Output, #rt::LossError> {
-                    #rt::pairs::try_forward_embeddings(self, embeddings, labels)
+                    #rt::pairs::try_forward_embeddings(self, embeddings, labels, #rt::Declared::none())
                 }
             }
 
@@ -100,7 +100,7 @@ pub fn emit(
                     input: #rt::WithRefs<#rt::Tensor<(__N, __D), __E, #rt::Cpu, __T>, #rt::Tensor<(__M, __D), __E, #rt::Cpu, __T2>>,
                     labels: &#rt::PairLabels<'__l>,
                 ) -> ::core::result::Result<Self::Output, #rt::LossError> {
-                    #rt::pairs::try_forward_with_refs(self, input.0, input.1, labels)
+                    #rt::pairs::try_forward_with_refs(self, input.0, input.1, labels, #rt::Declared::none())
                 }
             }
 
@@ -117,7 +117,7 @@ pub fn emit(
                     similarities: #rt::Similarities<#rt::Tensor<(__N, __M), __E, #rt::Cpu, __T>>,
                     labels: &[usize],
                 ) -> ::core::result::Result<Self::Output, #rt::LossError> {
-                    #rt::pairs::try_forward_similarities(self, similarities.0, labels, ::core::option::Option::None)
+                    #rt::pairs::try_forward_similarities(self, similarities.0, labels, ::core::option::Option::None, #rt::Declared::none())
                 }
             }
 
@@ -134,7 +134,7 @@ pub fn emit(
                     similarities: #rt::Similarities<#rt::Tensor<(__N, __M), __E, #rt::Cpu, __T>>,
                     labels: &#rt::PairLabels<'__l>,
                 ) -> ::core::result::Result<Self::Output, #rt::LossError> {
-                    #rt::pairs::try_forward_similarities(self, similarities.0, labels.labels, ::core::option::Option::Some(labels.ref_labels))
+                    #rt::pairs::try_forward_similarities(self, similarities.0, labels.labels, ::core::option::Option::Some(labels.ref_labels), #rt::Declared::none())
                 }
             }
 
@@ -182,6 +182,19 @@ pub fn emit(
     }
 }
 
+/// One way to pass a family's primary input to a loss with declared inputs: the
+/// generic parameters it needs beyond `__E` and `__T` (lifetimes first) and their bounds,
+/// the primary's and the target's types, how the traced tensor is taken out of the
+/// primary (`__p`, its tape merged with the traced declared inputs'), and the call.
+struct Form {
+    generics: TokenStream,
+    bounds: TokenStream,
+    primary: TokenStream,
+    target: TokenStream,
+    unwrap: TokenStream,
+    call: TokenStream,
+}
+
 /// The `Loss` impls of a loss with declared inputs: the family's primary input and the
 /// declared ones as a tuple `(primary, decl1, decl2, ..)`, the target unchanged.
 fn emit_declared(
@@ -192,55 +205,108 @@ fn emit_declared(
 ) -> TokenStream {
     let tensor = quote!(#rt::Tensor<__S, __E, #rt::Cpu, __T>);
     let constant = quote!(#rt::Tensor<__S, __E, #rt::Cpu>);
-    match family {
-        FamilyKind::Binary => {
-            let probs = declared_impl(
-                declared,
-                ident,
-                rt,
-                &tensor,
-                &constant,
-                |p, d| quote!(#rt::binary::try_forward_declared(self, #p, target, false, #d)),
-            );
-            let logits = declared_impl(
-                declared,
-                ident,
-                rt,
-                &quote!(#rt::FromLogits<#tensor>),
-                &constant,
-                |p, d| quote!(#rt::binary::try_forward_declared(self, #p.0, target, true, #d)),
-            );
-            quote!(#probs #logits)
-        }
-        FamilyKind::Logits => declared_impl(
-            declared,
-            ident,
-            rt,
-            &tensor,
-            &quote!([usize]),
-            |p, d| quote!(#rt::logits::try_forward_declared(self, #p, target, #d)),
-        ),
-        FamilyKind::Scores => declared_impl(
-            declared,
-            ident,
-            rt,
-            &tensor,
-            &constant,
-            |p, d| quote!(#rt::scores::try_forward_declared(self, #p, target, #d)),
-        ),
-        // refused in `ast.rs`
-        FamilyKind::Pairs => TokenStream::new(),
-    }
+    let shaped = |target: TokenStream, unwrap: TokenStream, primary: TokenStream, call| Form {
+        generics: quote!(__S,),
+        bounds: quote!(__S: #rt::Shape,),
+        primary,
+        target,
+        unwrap,
+        call,
+    };
+    let none = TokenStream::new;
+    let forms = match family {
+        FamilyKind::Binary => vec![
+            shaped(
+                constant.clone(),
+                none(),
+                tensor.clone(),
+                quote!(#rt::binary::try_forward_declared(self, __p, target, false, __d)),
+            ),
+            shaped(
+                constant,
+                quote!(let __p = __p.0;),
+                quote!(#rt::FromLogits<#tensor>),
+                quote!(#rt::binary::try_forward_declared(self, __p, target, true, __d)),
+            ),
+        ],
+        FamilyKind::Logits => vec![shaped(
+            quote!([usize]),
+            none(),
+            tensor,
+            quote!(#rt::logits::try_forward_declared(self, __p, target, __d)),
+        )],
+        FamilyKind::Scores => vec![shaped(
+            constant,
+            none(),
+            tensor,
+            quote!(#rt::scores::try_forward_declared(self, __p, target, __d)),
+        )],
+        FamilyKind::Pairs => pairs_forms(rt),
+    };
+    let impls = forms
+        .iter()
+        .map(|form| declared_impl(declared, ident, rt, form));
+    quote!(#(#impls)*)
 }
 
-/// One impl: `Loss<(primary, A0, A1, ..), target>`; `call(primary, declared)` runs it.
+/// The pairs family's forms: embeddings, embeddings with a reference set, and a
+/// similarity matrix with labels or with [`PairLabels`].
+fn pairs_forms(rt: &TokenStream) -> Vec<Form> {
+    let matrix = |rows, cols, tape| quote!(#rt::Tensor<(#rows, #cols), __E, #rt::Cpu, #tape>);
+    let (n, m, d) = (quote!(__N), quote!(__M), quote!(__D));
+    let (t, t2) = (quote!(__T), quote!(__TRefs));
+    let embeddings = matrix(&n, &d, &t);
+    let refs = matrix(&m, &d, &t2);
+    let similarities = matrix(&n, &m, &t);
+    vec![
+        Form {
+            generics: quote!(__N, __D,),
+            bounds: quote!(__N: #rt::Dim, __D: #rt::Dim,),
+            primary: embeddings.clone(),
+            target: quote!([usize]),
+            unwrap: TokenStream::new(),
+            call: quote!(#rt::pairs::try_forward_embeddings(self, __p, target, __d)),
+        },
+        Form {
+            generics: quote!('__l, __N, __M, __D, __TRefs,),
+            bounds: quote!(
+                __N: #rt::Dim, __M: #rt::Dim, __D: #rt::Dim,
+                __T: #rt::Merge<__TRefs>, __TRefs: #rt::Tape<__E, #rt::Cpu>,
+            ),
+            primary: quote!(#rt::WithRefs<#embeddings, #refs>),
+            target: quote!(#rt::PairLabels<'__l>),
+            unwrap: quote!(let (__p, __r) = (__p.0, __p.1);),
+            call: quote!(#rt::pairs::try_forward_with_refs(self, __p, __r, target, __d)),
+        },
+        Form {
+            generics: quote!(__N, __M,),
+            bounds: quote!(__N: #rt::Dim, __M: #rt::Dim,),
+            primary: quote!(#rt::Similarities<#similarities>),
+            target: quote!([usize]),
+            unwrap: quote!(let __p = __p.0;),
+            call: quote!(#rt::pairs::try_forward_similarities(
+                self, __p, target, ::core::option::Option::None, __d
+            )),
+        },
+        Form {
+            generics: quote!('__l, __N, __M,),
+            bounds: quote!(__N: #rt::Dim, __M: #rt::Dim,),
+            primary: quote!(#rt::Similarities<#similarities>),
+            target: quote!(#rt::PairLabels<'__l>),
+            unwrap: quote!(let __p = __p.0;),
+            call: quote!(#rt::pairs::try_forward_similarities(
+                self, __p, target.labels, ::core::option::Option::Some(target.ref_labels), __d
+            )),
+        },
+    ]
+}
+
+/// One impl: `Loss<(primary, A0, A1, ..), target>` for one [`Form`].
 fn declared_impl(
     declared: &[DeclaredParam],
     ident: &Ident,
     rt: &TokenStream,
-    primary: &TokenStream,
-    target: &TokenStream,
-    call: impl Fn(&TokenStream, &TokenStream) -> TokenStream,
+    form: &Form,
 ) -> TokenStream {
     let mut params = Vec::new();
     let mut bounds = Vec::new();
@@ -278,28 +344,20 @@ fn declared_impl(
             }
         }
     }
-    // the primary may be wrapped (`FromLogits`): unwrap it around the traced merges
-    let body = call(&quote!(__p), &quote!(__d));
-    let has_traced = declared.iter().any(|d| d.kind == DeclKind::Traced);
-    let (unwrap, rewrap) = if primary.to_string().contains("FromLogits") {
-        (
-            quote!(let __p = __p.0;),
-            quote!(let __p = #rt::FromLogits(__p);),
-        )
-    } else {
-        (TokenStream::new(), TokenStream::new())
-    };
-    let (unwrap, rewrap) = if has_traced {
-        (unwrap, rewrap)
-    } else {
-        (TokenStream::new(), TokenStream::new())
-    };
+    let Form {
+        generics,
+        bounds: form_bounds,
+        primary,
+        target,
+        unwrap,
+        call,
+    } = form;
     quote! {
-        impl<__S, __E, __T, #(#params),*> #rt::Loss<(#primary, #(#types),*), #target> for #ident
+        impl<#generics __E, __T, #(#params),*> #rt::Loss<(#primary, #(#types),*), #target> for #ident
         where
-            __S: #rt::Shape,
             __E: #rt::Dtype + #rt::Real,
             __T: #rt::Tape<__E, #rt::Cpu>,
+            #form_bounds
             #(#bounds,)*
         {
             type Output = #rt::Tensor<(), __E, #rt::Cpu, __T>;
@@ -312,8 +370,7 @@ fn declared_impl(
                 let mut __d = #rt::Declared::<__E>::of::<Self>();
                 #unwrap
                 #(#steps)*
-                #rewrap
-                #body
+                #call
             }
         }
     }

@@ -35,115 +35,147 @@ impl Family {
     }
 }
 
+/// The index sets the families' own inputs run over, as declared inputs name them.
+mod sets {
+    use super::{Axis, SetRef};
+
+    pub const SAMPLES: SetRef = SetRef {
+        name: "samples",
+        axis: Axis::Samples,
+    };
+    pub const CLASSES: SetRef = SetRef {
+        name: "classes",
+        axis: Axis::Classes,
+    };
+    pub const REFS: SetRef = SetRef {
+        name: "refs",
+        axis: Axis::Refs,
+    };
+    pub const QUERIES: SetRef = SetRef {
+        name: "queries",
+        axis: Axis::Samples,
+    };
+    pub const DOCS: SetRef = SetRef {
+        name: "docs",
+        axis: Axis::Refs,
+    };
+}
+
+/// An input of a family, with the defaults of every field that only some inputs set.
+const fn input(
+    name: &'static str,
+    shape: &'static str,
+    kind: InputKind,
+    axes: &'static [SetRef],
+) -> InputInfo {
+    InputInfo {
+        name,
+        shape,
+        differentiable: false,
+        kind,
+        alternative_to: None,
+        optional: false,
+        axes,
+        indexes: None,
+        features: false,
+        from_logits: false,
+        defaults_to: None,
+        needs: None,
+        not_with: None,
+        needs_a_one: false,
+    }
+}
+
 /// The inputs of the binary family, in call order.
 const BINARY_INPUTS: &[InputInfo] = &[
+    input("probs", "[N]", InputKind::Probability, &[sets::SAMPLES]).traced(),
     InputInfo {
-        name: "probs",
-        shape: "[N]",
-        differentiable: true,
-        kind: InputKind::Probability,
-        alternative_to: None,
-        optional: false,
-    },
-    InputInfo {
-        name: "logits",
-        shape: "[N]",
-        differentiable: true,
-        kind: InputKind::Real,
         alternative_to: Some("probs"),
-        optional: false,
+        from_logits: true,
+        ..input("logits", "[N]", InputKind::Real, &[sets::SAMPLES]).traced()
     },
-    InputInfo {
-        name: "targets",
-        shape: "[N]",
-        differentiable: false,
-        kind: InputKind::Binary,
-        alternative_to: None,
-        optional: false,
-    },
+    input("targets", "[N]", InputKind::Binary, &[sets::SAMPLES]),
 ];
 
 /// The inputs of the logits family, in call order.
 const LOGITS_INPUTS: &[InputInfo] = &[
     InputInfo {
-        name: "logits",
-        shape: "[N, C]",
-        differentiable: true,
-        kind: InputKind::Real,
-        alternative_to: None,
-        optional: false,
+        from_logits: true,
+        ..input(
+            "logits",
+            "[N, C]",
+            InputKind::Real,
+            &[sets::SAMPLES, sets::CLASSES],
+        )
+        .traced()
     },
     InputInfo {
-        name: "labels",
-        shape: "[N]",
-        differentiable: false,
-        kind: InputKind::Label,
-        alternative_to: None,
-        optional: false,
+        indexes: Some(sets::CLASSES),
+        ..input("labels", "[N]", InputKind::Label, &[sets::SAMPLES])
     },
 ];
 
 /// The inputs of the pairs family, in call order.
 const PAIRS_INPUTS: &[InputInfo] = &[
     InputInfo {
-        name: "embeddings",
-        shape: "[N, d]",
-        differentiable: true,
-        kind: InputKind::Real,
-        alternative_to: None,
-        optional: false,
+        features: true,
+        ..input("embeddings", "[N, d]", InputKind::Embeddings, &[sets::SAMPLES]).traced()
     },
     InputInfo {
-        name: "similarities",
-        shape: "[N, M]",
-        differentiable: true,
-        kind: InputKind::Real,
         alternative_to: Some("embeddings"),
-        optional: false,
+        ..input(
+            "similarities",
+            "[N, M]",
+            InputKind::Real,
+            &[sets::SAMPLES, sets::REFS],
+        )
+        .traced()
     },
+    input("labels", "[N]", InputKind::Label, &[sets::SAMPLES]),
     InputInfo {
-        name: "labels",
-        shape: "[N]",
-        differentiable: false,
-        kind: InputKind::Label,
-        alternative_to: None,
-        optional: false,
-    },
-    InputInfo {
-        name: "ref_embeddings",
-        shape: "[M, d]",
-        differentiable: true,
-        kind: InputKind::Real,
-        alternative_to: None,
         optional: true,
+        features: true,
+        needs: Some(Needs {
+            input: "ref_labels",
+            hint: "give one label per reference",
+        }),
+        not_with: Some(Needs {
+            input: "similarities",
+            hint: "give the similarities against the references [N, M] with `ref_labels`",
+        }),
+        ..input("ref_embeddings", "[M, d]", InputKind::Embeddings, &[sets::REFS]).traced()
     },
     InputInfo {
-        name: "ref_labels",
-        shape: "[M]",
-        differentiable: false,
-        kind: InputKind::Label,
-        alternative_to: None,
         optional: true,
+        defaults_to: Some(DefaultsTo {
+            input: "labels",
+            hint: "a square [N, N] matrix (the batch against itself); give `ref_labels` for a reference set [N, M]",
+        }),
+        needs: Some(Needs {
+            input: "ref_embeddings",
+            hint: "give both for a reference set, or neither to compare the batch with itself",
+        }),
+        ..input("ref_labels", "[M]", InputKind::Label, &[sets::REFS])
     },
 ];
 
 /// The inputs of the scores family, in call order.
 const SCORES_INPUTS: &[InputInfo] = &[
+    input(
+        "scores",
+        "[Q, D]",
+        InputKind::Real,
+        &[sets::QUERIES, sets::DOCS],
+    )
+    .traced(),
     InputInfo {
-        name: "scores",
-        shape: "[Q, D]",
-        differentiable: true,
-        kind: InputKind::Real,
-        alternative_to: None,
-        optional: false,
-    },
-    InputInfo {
-        name: "relevance",
-        shape: "[Q, D]",
-        differentiable: false,
-        kind: InputKind::Binary,
-        alternative_to: None,
-        optional: false,
+        needs_a_one: true,
+        ..input(
+            "relevance",
+            "[Q, D]",
+            InputKind::Binary,
+            &[sets::QUERIES, sets::DOCS],
+        )
     },
 ];
 
@@ -158,6 +190,9 @@ pub enum InputKind {
     Binary,
     /// Class indices in `0..C`.
     Label,
+    /// Rows of real features `[rows, d]`, compared by the loss's similarity op into the
+    /// similarity matrix the kernel reads.
+    Embeddings,
 }
 
 /// One input of a family.
@@ -175,6 +210,76 @@ pub struct InputInfo {
     pub alternative_to: Option<&'static str>,
     /// Whether the input may be left out (the pairs family's reference set).
     pub optional: bool,
+    /// The index sets of its leading axes, as a declared input's (`[samples, classes]`).
+    pub axes: &'static [SetRef],
+    /// For labels: the set they index, if the loss checks it (`classes`).
+    pub indexes: Option<SetRef>,
+    /// Whether a last axis of free length `d` follows `axes` (embeddings), the same
+    /// length across the inputs that have one.
+    pub features: bool,
+    /// Whether giving this input makes the kernel read its predictions as logits.
+    pub from_logits: bool,
+    /// For an optional input: the input that stands in for it when it is left out (the
+    /// references are then the batch itself), and what that requires, in words.
+    pub defaults_to: Option<DefaultsTo>,
+    /// Another input that must be given with this one, unless this one's alternative
+    /// stands in for it (`ref_labels` with `ref_embeddings`).
+    pub needs: Option<Needs>,
+    /// An input that cannot be given with this one.
+    pub not_with: Option<Needs>,
+    /// Whether at least one element must be 1 (a relevance mask with a relevant document).
+    pub needs_a_one: bool,
+}
+
+/// An input named by a rule of [`InputInfo`], with what to do, in words.
+#[derive(Clone, Copy, Debug)]
+pub struct Needs {
+    /// The input.
+    pub input: &'static str,
+    /// What to do, in words.
+    pub hint: &'static str,
+}
+
+/// See [`InputInfo::defaults_to`].
+#[derive(Clone, Copy, Debug)]
+pub struct DefaultsTo {
+    /// The input that stands in.
+    pub input: &'static str,
+    /// What the other inputs' shapes must then be, in words.
+    pub hint: &'static str,
+}
+
+impl InputInfo {
+    /// The same input, differentiable.
+    const fn traced(self) -> Self {
+        Self {
+            differentiable: true,
+            ..self
+        }
+    }
+
+    /// Its role in the declared-input vocabulary: a 0/1 constant is a mask.
+    pub fn role(&self) -> DeclaredRole {
+        match self.kind {
+            _ if self.differentiable => DeclaredRole::Differentiable,
+            InputKind::Label => DeclaredRole::Labels,
+            InputKind::Binary => DeclaredRole::Mask,
+            InputKind::Real | InputKind::Probability | InputKind::Embeddings => {
+                DeclaredRole::Constant
+            }
+        }
+    }
+
+    /// The input as a declared input would describe it: name, shape, role and axes.
+    pub fn as_declared(&self) -> DeclaredInfo {
+        DeclaredInfo {
+            name: self.name,
+            shape: self.shape,
+            role: self.role(),
+            axes: self.axes,
+            indexes: self.indexes,
+        }
+    }
 }
 
 /// An index set, as a declared input's axis.

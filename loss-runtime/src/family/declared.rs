@@ -92,7 +92,7 @@ enum Data<E> {
 /// The declared arguments of one call, in declaration order, with where the gradient of
 /// each traced one goes.
 pub struct Declared<E: Dtype> {
-    infos: &'static [DeclaredInfo],
+    infos: Vec<DeclaredInfo>,
     args: Vec<Data<E>>,
     /// One per `Traced` input, in order; `None` for one passed without a tape.
     sinks: Vec<Option<Sink<E>>>,
@@ -102,7 +102,7 @@ impl<E: Dtype> Declared<E> {
     /// No declared inputs (the families' own impls).
     pub fn none() -> Self {
         Self {
-            infos: &[],
+            infos: Vec::new(),
             args: Vec::new(),
             sinks: Vec::new(),
         }
@@ -110,11 +110,12 @@ impl<E: Dtype> Declared<E> {
 
     /// Collects the declared inputs of `K`.
     pub fn of<K: Kernel>() -> Self {
-        Self::described_by(K::INFO.declared)
+        Self::described_by(K::INFO.declared.to_vec())
     }
 
-    /// Collects the declared inputs that `infos` describe.
-    pub(crate) fn described_by(infos: &'static [DeclaredInfo]) -> Self {
+    /// Collects the inputs that `infos` describe, in order (the dynamic evaluator lays
+    /// out a family's own constant inputs this way too, before the declared ones).
+    pub(crate) fn described_by(infos: Vec<DeclaredInfo>) -> Self {
         Self {
             infos,
             ..Self::none()
@@ -122,7 +123,7 @@ impl<E: Dtype> Declared<E> {
     }
 
     /// The info of the next argument.
-    fn next_info(&self) -> &'static DeclaredInfo {
+    fn next_info(&self) -> &DeclaredInfo {
         &self.infos[self.args.len()]
     }
 
@@ -218,7 +219,8 @@ impl<E: Dtype> Declared<E> {
             Axis::Refs => sizes.refs,
         };
         let mut traced = Vec::new();
-        for (info, arg) in self.infos.iter().zip(self.args) {
+        let Self { infos, args, sinks } = self;
+        for (info, arg) in infos.iter().zip(args) {
             let expected: Vec<usize> = info.axes.iter().map(|a| size(a.axis)).collect();
             match arg {
                 Data::Values { dims, data } => {
@@ -258,19 +260,26 @@ impl<E: Dtype> Declared<E> {
                 }
             }
         }
-        Ok(traced.into_iter().zip(self.sinks).collect())
+        Ok(traced.into_iter().zip(sinks).collect())
     }
 }
 
 /// `dims` against the sizes of `info`'s axes: each shared axis must agree with the
-/// batch (an [`LossError::AxisMismatch`] naming both inputs and the set); a flat slice
-/// of the right length is accepted for any rank.
+/// batch (an [`LossError::AxisMismatch`] naming both inputs and the set); trailing axes
+/// of length 1 are ignored (`[N, 1]` for `[N]`), and a flat slice of the right length is
+/// accepted for any rank.
 fn check_dims(
     info: &DeclaredInfo,
     primary: &'static str,
     expected: &[usize],
     dims: &[usize],
 ) -> Result<(), LossError> {
+    let unit_tail = dims.len() > expected.len() && dims[expected.len()..].iter().all(|&d| d == 1);
+    let dims = if unit_tail {
+        &dims[..expected.len()]
+    } else {
+        dims
+    };
     if dims.len() == expected.len() {
         for ((&want, &got), set) in expected.iter().zip(dims).zip(info.axes) {
             if want != got {

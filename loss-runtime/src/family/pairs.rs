@@ -24,6 +24,7 @@ use crate::core::real::Real;
 use crate::core::similarity::{similarity, similarity_with};
 use crate::core::tape;
 use crate::error::LossError;
+use crate::family::declared::Declared;
 
 /// Marks the input of a pairs loss as a ready similarity matrix `[N, M]`.
 #[derive(Clone, Debug)]
@@ -127,7 +128,7 @@ pub const MAX_WORK: &str = "max_work";
 
 /// Refuses an `n × m` batch whose `n·m²` exceeds the loss's [`MAX_WORK`], if it has one,
 /// so that a batch that would run for hours fails at once.
-fn check_work<K: Kernel>(kernel: &K, n: usize, m: usize) -> Result<(), LossError> {
+pub(crate) fn check_work<K: Kernel>(kernel: &K, n: usize, m: usize) -> Result<(), LossError> {
     let Some(limit) = kernel.hyper(MAX_WORK) else {
         return Ok(());
     };
@@ -159,6 +160,7 @@ pub fn try_forward_similarities<K, N, M, E, T>(
     similarities: Tensor<(N, M), E, Cpu, T>,
     labels: &[usize],
     ref_labels: Option<&[usize]>,
+    declared: Declared<E>,
 ) -> Result<Tensor<(), E, Cpu, T>, LossError>
 where
     K: Kernel,
@@ -167,7 +169,13 @@ where
     E: Dtype + Real,
     T: Tape<E, Cpu>,
 {
-    forward_similarities(kernel, similarities, Source::Given, labels, ref_labels)
+    forward_similarities(
+        kernel,
+        similarities,
+        Source::Given,
+        (labels, ref_labels),
+        declared,
+    )
 }
 
 /// [`try_forward_similarities`] for a matrix from `source`.
@@ -175,8 +183,8 @@ fn forward_similarities<K, N, M, E, T>(
     kernel: &K,
     similarities: Tensor<(N, M), E, Cpu, T>,
     source: Source,
-    labels: &[usize],
-    ref_labels: Option<&[usize]>,
+    (labels, ref_labels): (&[usize], Option<&[usize]>),
+    declared: Declared<E>,
 ) -> Result<Tensor<(), E, Cpu, T>, LossError>
 where
     K: Kernel,
@@ -206,7 +214,7 @@ where
         vec![s],
         vec![labels, ref_labels],
         layout(n, m, exclude_self),
-        super::declared::Declared::none(),
+        declared,
     )
 }
 
@@ -226,7 +234,10 @@ fn check_embeddings<R: Real>(
 /// keeps beside it (its copy, and with a tape its gradient): the similarity op's product
 /// and the gradient are allocated by dfdx, infallibly, so a batch too large is refused
 /// here, before any work.
-fn ensure_room_for_similarities<E, T: Tape<E, Cpu>>(n: usize, m: usize) -> Result<(), LossError>
+pub(crate) fn ensure_room_for_similarities<E, T: Tape<E, Cpu>>(
+    n: usize,
+    m: usize,
+) -> Result<(), LossError>
 where
     E: Dtype,
 {
@@ -243,6 +254,7 @@ pub fn try_forward_embeddings<K, N, D, E, T>(
     kernel: &K,
     embeddings: Tensor<(N, D), E, Cpu, T>,
     labels: &[usize],
+    declared: Declared<E>,
 ) -> Result<Tensor<(), E, Cpu, T>, LossError>
 where
     K: Kernel,
@@ -273,8 +285,8 @@ where
         kernel,
         similarity(embeddings, kernel.metric()),
         Source::ComputedFrom("embeddings"),
-        labels,
-        None,
+        (labels, None),
+        declared,
     )
 }
 
@@ -284,6 +296,7 @@ pub fn try_forward_with_refs<K, N, M, D, E, T, T2>(
     embeddings: Tensor<(N, D), E, Cpu, T>,
     refs: Tensor<(M, D), E, Cpu, T2>,
     labels: &PairLabels<'_>,
+    declared: Declared<E>,
 ) -> Result<Tensor<(), E, Cpu, T>, LossError>
 where
     K: Kernel,
@@ -339,8 +352,8 @@ where
         kernel,
         s,
         Source::ComputedFrom("embeddings"),
-        labels.labels,
-        Some(labels.ref_labels),
+        (labels.labels, Some(labels.ref_labels)),
+        declared,
     )
 }
 
@@ -360,6 +373,13 @@ where
     E: Dtype + Real,
 {
     kernel.validate_for::<E>()?;
+    if !K::INFO.declared.is_empty() {
+        return Err(LossError::DeclaredInputsMissing {
+            loss: K::INFO.name,
+            count: K::INFO.declared.len(),
+            what: "pair weights",
+        });
+    }
     let (n, m) = (similarities.shape().0.size(), similarities.shape().1.size());
     check_work(kernel, n, m)?;
     let s = tape::try_read("a copy of the similarity matrix", similarities)?;

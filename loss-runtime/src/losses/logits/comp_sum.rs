@@ -48,11 +48,12 @@ use crate::loss;
 /// best supported: it is the only one of this form that yields all four named cases
 /// (τ = 0, 1, 2 exactly, GCE with `q = τ − 1`), and the stable rewrite is exact algebra.
 /// The smooth *adversarial* comp-sum loss of the same paper (clean and adversarial logits)
-/// is not shipped: the public pages reachable here (the arXiv abstract and its mirrors)
-/// say only that it adds "a related smooth term" to a comp-sum loss and that ADV-COMP-SUM
-/// minimises a regularised version of it; where ρ enters, the regulariser's norm and
-/// square, the weight ν and the experimental values could not be read from the paper's
-/// text, so the form stays unverified.
+/// ships as [`SmoothAdvCompSum`](crate::SmoothAdvCompSum), marked experimental: the
+/// public pages reachable here (the arXiv abstract and its mirrors) say only that it adds
+/// "a related smooth term" to a comp-sum loss and that ADV-COMP-SUM minimises a
+/// regularised version of it; where ρ enters, the regulariser's norm and square, the
+/// weight ν and the experimental values could not be read from the paper's text, so that
+/// loss is the spec's reconstruction, and its documentation says what is unverified.
 ///
 /// **Defaults:** τ = 1 (cross-entropy).
 ///

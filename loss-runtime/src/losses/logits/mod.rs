@@ -17,3 +17,5 @@ mod dataset_equity;
 pub use dataset_equity::*;
 mod ensloss;
 pub use ensloss::*;
+mod smooth_adv_comp_sum;
+pub use smooth_adv_comp_sum::*;
