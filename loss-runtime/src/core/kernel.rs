@@ -65,7 +65,7 @@ impl Requirements {
         // a poisoned lock still holds a usable value: keep recording
         let mut first = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let this = (sample, id);
-        if first.map_or(true, |f| this < f) {
+        if first.is_none_or(|f| this < f) {
             *first = Some(this);
         }
     }

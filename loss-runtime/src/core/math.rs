@@ -57,7 +57,7 @@ pub fn exp_f64(x: f64) -> f64 {
     const SHIFT: f64 = 6_755_399_441_055_744.0;
     const LOG2_E: f64 = std::f64::consts::LOG2_E;
     // ln 2 = LN2_HI + LN2_LO; LN2_HI has its last 32 bits zero, so n · LN2_HI is exact
-    const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
+    const LN2_HI: f64 = 6.931_471_803_691_238e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
     let x = if x < -746.0 { -746.0 } else { x };
     let x = if x > 710.0 { 710.0 } else { x };

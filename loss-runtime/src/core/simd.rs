@@ -69,9 +69,12 @@ pub fn forward<K, R>(
     }
 }
 
+/// The AVX2 + FMA build of a kernel's backward pass, as [`backward`] takes it.
+pub type WideBackward<K, R> = unsafe fn(&K, &Batch<'_, R>, &Workspace<R>, R, &mut [&mut [R]]);
+
 /// Runs a kernel's backward pass through `f`, its AVX2 + FMA build (see [`forward`]).
 pub fn backward<K, R>(
-    f: unsafe fn(&K, &Batch<'_, R>, &Workspace<R>, R, &mut [&mut [R]]),
+    f: WideBackward<K, R>,
     kernel: &K,
     batch: &Batch<'_, R>,
     ws: &Workspace<R>,
