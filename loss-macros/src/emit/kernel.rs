@@ -33,6 +33,10 @@ pub struct KernelCx<'a> {
     /// For each local slot whose value the forward keeps for the backward (see
     /// [`stored_slots`]): its offset in a sample's stored values.
     stored: Vec<Option<usize>>,
+    /// While emitting a group of row slots computed in one pass (see
+    /// [`fused_rows`](Self::fused_rows)): the slots of the group already computed in the
+    /// current row, read from their locals instead of their buffers.
+    fused: std::cell::RefCell<HashSet<SlotId>>,
     /// Stored values per sample.
     stored_width: usize,
 }
@@ -48,6 +52,9 @@ fn s_ident(s: SlotId) -> Ident {
 }
 fn c_ident(s: SlotId) -> Ident {
     format_ident!("__c{}", s.0)
+}
+fn f_ident(s: SlotId) -> Ident {
+    format_ident!("__f{}", s.0)
 }
 fn a_ident(s: SlotId) -> Ident {
     format_ident!("__a{}", s.0)
@@ -86,6 +93,7 @@ impl<'a> KernelCx<'a> {
             lane: std::cell::Cell::new(None),
             stored,
             stored_width,
+            fused: Default::default(),
         }
     }
 
@@ -186,6 +194,10 @@ impl<'a> KernelCx<'a> {
             }
             Op::SlotCount(s) if self.is_local(*s) => {
                 let v = c_ident(*s);
+                quote!(#v)
+            }
+            Op::Slot(s) if self.fused.borrow().contains(s) => {
+                let v = f_ident(*s);
                 quote!(#v)
             }
             Op::Slot(s) => {
@@ -663,7 +675,7 @@ impl<'a> KernelCx<'a> {
         for t in self.children(parent) {
             if in_filter.contains(&t) {
                 a.extend(value(t));
-            } else if needed.map_or(true, |set| set.contains(&t)) {
+            } else if needed.is_none_or(|set| set.contains(&t)) {
                 b.extend(value(t));
             }
         }
@@ -747,17 +759,91 @@ impl<'a> KernelCx<'a> {
         }
     }
 
+    /// Whether slot `s` can be computed in a pass shared with other slots over the rows of
+    /// its one free index: a buffered value per row, not a mean (whose count goes in a
+    /// second buffer) nor the loss itself.
+    fn row_fusable(&self, s: SlotId) -> bool {
+        let slot = self.prog.slot(s);
+        !self.is_local(s)
+            && s != self.prog.root()
+            && slot.free.len() == 1
+            && !keeps_count(&slot.kind)
+    }
+
+    /// The longest run of slots at the start of `order` (the forward's order) that
+    /// [`row_fusable`](Self::row_fusable) allows in one pass over the same rows.
+    fn row_group(&self, order: &[SlotId]) -> Vec<SlotId> {
+        let Some(&first) = order.first() else {
+            return Vec::new();
+        };
+        if !self.row_fusable(first) {
+            return Vec::new();
+        }
+        let outer = self.prog.slot(first).free[0];
+        order
+            .iter()
+            .copied()
+            .take_while(|&s| self.row_fusable(s) && self.prog.slot(s).free[0] == outer)
+            .collect()
+    }
+
+    /// Slots over the same rows, computed in one pass: each row computes them in order,
+    /// a slot reading the ones before it from locals, so a row of the input (a row of
+    /// `S`, say) is read from memory once for all of them, not once per slot. Each value
+    /// is computed by the same code as in a pass of its own, so the bits are the same.
+    /// The values go to one buffer, `group.len()` per row, then to each slot's buffer.
+    fn fused_rows(&self, group: &[SlotId]) -> TokenStream {
+        let rt = &self.rt;
+        let outer = self.prog.slot(group[0]).free[0];
+        let (v0, d) = (v_ident(outer), self.dim(outer));
+        let width = group.len();
+        let mut rows = TokenStream::new();
+        let mut work = Vec::new();
+        for (j, &s) in group.iter().enumerate() {
+            self.fused.borrow_mut().extend(&group[..j]);
+            let (stmts, value, _) = self.slot_value(s);
+            self.fused.borrow_mut().clear();
+            let f = f_ident(s);
+            rows.extend(quote! {
+                let #f: R = { #stmts #value };
+                __row[#j] = #f;
+            });
+            work.push(self.inner_work(s, &quote!(1usize)));
+        }
+        let mut out = quote! {
+            let mut __fused: ::std::vec::Vec<R> = ::std::vec![<R as #rt::Real>::zero(); #width * #d];
+            #rt::parallel::rows(&mut __fused, #width, #(#work)+*, |#v0, __row| { #rows });
+        };
+        for (j, &s) in group.iter().enumerate() {
+            let buf = s_ident(s);
+            out.extend(quote! {
+                let mut #buf: ::std::vec::Vec<R> = __fused.iter().skip(#j).step_by(#width).copied().collect();
+            });
+        }
+        out
+    }
+
     /// The `kernel_forward` method (with `REQUIREMENTS`), and its AVX2 build (see
     /// [`wide_build`](Self::wide_build)).
     pub fn forward(&self) -> (TokenStream, TokenStream) {
         let rt = &self.rt;
         let prologue = self.prologue();
         let mut body = TokenStream::new();
-        for (k, slot) in self.prog.slots.iter().enumerate() {
-            let s = SlotId(k as u16);
-            if self.is_local(s) {
+        let order: Vec<SlotId> = (0..self.prog.slots.len())
+            .map(|k| SlotId(k as u16))
+            .filter(|&s| !self.is_local(s))
+            .collect();
+        let mut next = 0;
+        while next < order.len() {
+            let group = self.row_group(&order[next..]);
+            if group.len() > 1 {
+                body.extend(self.fused_rows(&group));
+                next += group.len();
                 continue;
             }
+            let s = order[next];
+            next += 1;
+            let slot = self.prog.slot(s);
             let (buf, size) = (s_ident(s), self.size(s));
             body.extend(quote!(let mut #buf: ::std::vec::Vec<R> = ::std::vec![<R as #rt::Real>::zero(); #size];));
             let is_mean = matches!(slot.kind, SlotKind::Reduce { op, .. } if op.keeps_count());
@@ -965,9 +1051,21 @@ impl<'a> KernelCx<'a> {
             }
         }
         let mut body = TokenStream::new();
+        // consecutive row-parallel backwards into the same gradient rows, run in one pass
+        // (see `flush_rows`): the target, the outer index, each one's work and rows
+        let mut pending: Option<(InputId, VarId, Vec<TokenStream>, TokenStream)> = None;
         for sg in &self.grads.slots {
             if self.is_local(sg.slot) {
                 continue;
+            }
+            let row_target = self
+                .row_target(sg)
+                .filter(|_| self.parallel_reduction(sg).is_none());
+            let outer = self.prog.slot(sg.slot).free.first().copied();
+            if let Some((target, var, _, _)) = &pending {
+                if row_target != Some(*target) || outer != Some(*var) {
+                    body.extend(self.flush_rows(pending.take()));
+                }
             }
             let slot = self.prog.slot(sg.slot);
             let (a, idx) = (a_ident(sg.slot), self.slot_index(sg.slot));
@@ -988,12 +1086,9 @@ impl<'a> KernelCx<'a> {
                 });
                 continue;
             }
-            if let Some(target) = self.row_target(sg) {
+            if let Some(target) = row_target {
                 // every write lands in row `outer` of one input's gradient: rows in parallel
                 let (outer, rest) = (slot.free[0], &slot.free[1..]);
-                let v0 = v_ident(outer);
-                let g = format_ident!("__g{}", target.0);
-                let row_len = self.input_row_len(target);
                 let work = self.inner_work(sg.slot, &self.row_len(rest));
                 self.row_mode.set(Some(target));
                 let element = self.element_backward(sg);
@@ -1007,12 +1102,14 @@ impl<'a> KernelCx<'a> {
                         }
                     },
                 );
-                body.extend(quote! {
-                    #rt::parallel::rows(&mut *#g, #row_len, #work, |#v0, __grow| { #rows });
-                });
+                let (_, _, works, all) =
+                    pending.get_or_insert_with(|| (target, outer, Vec::new(), TokenStream::new()));
+                works.push(work);
+                all.extend(quote!({ #rows }));
                 continue;
             }
             let element = self.element_backward(sg);
+            body.extend(self.flush_rows(pending.take()));
             body.extend(self.loops(
                 &slot.free,
                 quote! {
@@ -1023,6 +1120,7 @@ impl<'a> KernelCx<'a> {
                 },
             ));
         }
+        body.extend(self.flush_rows(pending.take()));
         let body = quote! {
             #prologue
             #setup
@@ -1046,6 +1144,27 @@ impl<'a> KernelCx<'a> {
             },
             wide,
         )
+    }
+
+    /// One parallel pass over the rows of an input's gradient for the row-parallel
+    /// backwards gathered in `pending` (target, outer index, works, their row bodies, in
+    /// the order of the backward): each row runs them one after the other, so an element
+    /// gets the same additions in the same order as with one pass each, and the rows of
+    /// the input and of its gradient go through memory once.
+    fn flush_rows(
+        &self,
+        pending: Option<(InputId, VarId, Vec<TokenStream>, TokenStream)>,
+    ) -> TokenStream {
+        let Some((target, outer, works, rows)) = pending else {
+            return TokenStream::new();
+        };
+        let rt = &self.rt;
+        let v0 = v_ident(outer);
+        let g = format_ident!("__g{}", target.0);
+        let row_len = self.input_row_len(target);
+        quote! {
+            #rt::parallel::rows(&mut *#g, #row_len, #(#works)+*, |#v0, __grow| { #rows });
+        }
     }
 
     fn contribution(&self, leaf: &Leaf, value: NodeId) -> TokenStream {
