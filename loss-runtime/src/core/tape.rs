@@ -226,6 +226,7 @@ where
             if grad.len() != numel {
                 return Err(CpuError::WrongNumElements);
             }
+            crate::core::alloc::touch_for_writing(grad.as_mut_slice());
             for (g, sink) in backward(seed, grad.as_mut_slice()) {
                 sink(grads, &g)?;
             }
