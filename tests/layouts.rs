@@ -76,7 +76,7 @@ fn repeat_rows(row: &[f64], n: usize) -> Vec<f64> {
 fn repeat_columns(column: &[f64], m: usize) -> Vec<f64> {
     column
         .iter()
-        .flat_map(|&x| std::iter::repeat(x).take(m))
+        .flat_map(|&x| std::iter::repeat_n(x, m))
         .collect()
 }
 

@@ -46,6 +46,7 @@ pub mod __private {
     pub use crate::core::kernel::{Batch, Kernel, Requirements, Workspace};
     pub use crate::core::parallel;
     pub use crate::core::real::{LogSumExp, Real};
+    pub use crate::core::simd;
     pub use crate::core::similarity::Metric;
     pub use crate::error::LossError;
     pub use crate::family::declared::{ConstantInput, Declared, LabelInput};

@@ -2,6 +2,8 @@
 //! over the derived gradient in reverse, generic over the scalar `R` (so `f32` and `f64`
 //! both get a kernel).
 
+mod lanes;
+
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use proc_macro2::{Ident, Span, TokenStream};
@@ -25,6 +27,18 @@ pub struct KernelCx<'a> {
     locals: Vec<Option<SlotId>>,
     /// While emitting a row-parallel backward: the input whose gradient row is `__grow`.
     row_mode: std::cell::Cell<Option<InputId>>,
+    /// While emitting the body of a reduction in lanes: its variable, and how it reads
+    /// its rows (see [`lanes`]).
+    lane: std::cell::Cell<Option<(VarId, lanes::LaneRead)>>,
+    /// For each local slot whose value the forward keeps for the backward (see
+    /// [`stored_slots`]): its offset in a sample's stored values.
+    stored: Vec<Option<usize>>,
+    /// While emitting a group of row slots computed in one pass (see
+    /// [`fused_rows`](Self::fused_rows)): the slots of the group already computed in the
+    /// current row, read from their locals instead of their buffers.
+    fused: std::cell::RefCell<HashSet<SlotId>>,
+    /// Stored values per sample.
+    stored_width: usize,
 }
 
 fn n_ident(n: NodeId) -> Ident {
@@ -38,6 +52,9 @@ fn s_ident(s: SlotId) -> Ident {
 }
 fn c_ident(s: SlotId) -> Ident {
     format_ident!("__c{}", s.0)
+}
+fn f_ident(s: SlotId) -> Ident {
+    format_ident!("__f{}", s.0)
 }
 fn a_ident(s: SlotId) -> Ident {
     format_ident!("__a{}", s.0)
@@ -61,6 +78,8 @@ impl<'a> KernelCx<'a> {
         let adjoint = (0..prog.graph.len())
             .map(|k| NodeId(k as u32))
             .find(|&n| matches!(prog.graph.op(n), Op::Adjoint));
+        let locals = local_slots(prog);
+        let (stored, stored_width) = stored_slots(prog, &locals);
         Self {
             prog,
             inputs,
@@ -69,8 +88,12 @@ impl<'a> KernelCx<'a> {
             rt,
             free_memo: Default::default(),
             adjoint,
-            locals: local_slots(prog),
+            locals,
             row_mode: std::cell::Cell::new(None),
+            lane: std::cell::Cell::new(None),
+            stored,
+            stored_width,
+            fused: Default::default(),
         }
     }
 
@@ -114,6 +137,9 @@ impl<'a> KernelCx<'a> {
                 quote!(#v)
             }
             Ix::Label(l, v) => {
+                if let Some(read) = self.lane_label(*l, *v) {
+                    return read;
+                }
                 let lab = format_ident!("__in{}", l.0);
                 let v = v_ident(*v);
                 quote!(#lab[#v])
@@ -155,6 +181,9 @@ impl<'a> KernelCx<'a> {
                 quote!(<R as #rt::Real>::from_usize(#d))
             }
             Op::Input(id, ixs) => {
+                if let Some(read) = self.lane_load(n, ixs) {
+                    return read;
+                }
                 let arr = format_ident!("__in{}", id.0);
                 let idx = self.input_index(*id, ixs);
                 quote!(#arr[#idx])
@@ -165,6 +194,10 @@ impl<'a> KernelCx<'a> {
             }
             Op::SlotCount(s) if self.is_local(*s) => {
                 let v = c_ident(*s);
+                quote!(#v)
+            }
+            Op::Slot(s) if self.fused.borrow().contains(s) => {
+                let v = f_ident(*s);
                 quote!(#v)
             }
             Op::Slot(s) => {
@@ -484,6 +517,9 @@ impl<'a> KernelCx<'a> {
         let slot = self.prog.slot(s);
         let mut emitted = HashSet::new();
         let zero = quote!(<R as #rt::Real>::zero());
+        if let Some(lanes) = self.lane_value(s) {
+            return lanes;
+        }
         match &slot.kind {
             SlotKind::Let(n) => {
                 let nodes = self.emit_nodes(&[*n], &mut emitted, |_| true);
@@ -560,10 +596,17 @@ impl<'a> KernelCx<'a> {
         let body_nodes = self.emit_nodes(&[*b], &mut emitted, |_| true);
         let x = n_ident(*b);
         let (vi, d) = (v_ident(*var), self.dim(*var));
+        let (width, buf) = if s == self.prog.root() {
+            (self.stored_width, quote!(__stored))
+        } else {
+            (0, quote!(__nothing_stored))
+        };
         let stmts = quote! {
             #hoisted
-            // a one-pass loop, so that the filter's `continue` skips the element
-            let (__acc, __count, __first_nonfinite): (R, usize, ::core::option::Option<usize>) = #rt::parallel::sum(#d, __d_classes * __d_refs, |#vi| {
+            // a one-pass loop, so that the filter's `continue` skips the element; the
+            // values kept for the backward go to `__st`, this sample's part of `__stored`
+            let mut #buf: ::std::vec::Vec<R> = ::std::vec![<R as #rt::Real>::zero(); #d * #width];
+            let (__acc, __count, __first_nonfinite): (R, usize, ::core::option::Option<usize>) = #rt::parallel::sum_stored(#d, __d_classes * __d_refs, &mut #buf, #width, |#vi, __st| {
                 let mut __out = ::core::option::Option::None;
                 for _ in 0..1 {
                     #in_filter
@@ -619,14 +662,62 @@ impl<'a> KernelCx<'a> {
         };
         let mut a = TokenStream::new();
         let mut b = TokenStream::new();
+        // the backward (`needed` given) reads the values the forward stored
+        let value = |t: SlotId| match (needed, self.stored[t.0 as usize]) {
+            (Some(_), Some(_)) => self.stored_read(t),
+            (None, Some(_)) => {
+                let write = self.stored_write(t);
+                let value = self.local_value(t);
+                quote!(#value #write)
+            }
+            (_, None) => self.local_value(t),
+        };
         for t in self.children(parent) {
             if in_filter.contains(&t) {
-                a.extend(self.local_value(t));
-            } else if needed.map_or(true, |set| set.contains(&t)) {
-                b.extend(self.local_value(t));
+                a.extend(value(t));
+            } else if needed.is_none_or(|set| set.contains(&t)) {
+                b.extend(value(t));
             }
         }
         (a, b)
+    }
+
+    /// Where a stored slot's value (and count) go in its sample's stored values.
+    fn stored_at(&self, t: SlotId) -> (usize, usize) {
+        let off = self.stored[t.0 as usize].unwrap_or(0);
+        (off, off + 1)
+    }
+
+    /// Saves stored slot `t`'s value and count, just computed, in `__st` (the current
+    /// sample's stored values, in the forward).
+    fn stored_write(&self, t: SlotId) -> TokenStream {
+        let (sv, cv) = (s_ident(t), c_ident(t));
+        let (at, count_at) = self.stored_at(t);
+        if keeps_count(&self.prog.slot(t).kind) {
+            quote!(__st[#at] = #sv; __st[#count_at] = #cv;)
+        } else {
+            quote!(__st[#at] = #sv;)
+        }
+    }
+
+    /// Reads stored slot `t`'s value and count back (in the backward).
+    fn stored_read(&self, t: SlotId) -> TokenStream {
+        let rt = &self.rt;
+        let (sv, cv) = (s_ident(t), c_ident(t));
+        let (at, count_at) = self.stored_at(t);
+        let width = self.stored_width;
+        let v = match self.locals[t.0 as usize].map(|p| &self.prog.slot(p).kind) {
+            Some(SlotKind::Reduce { var, .. }) => v_ident(*var),
+            _ => return self.local_value(t),
+        };
+        let count = if keeps_count(&self.prog.slot(t).kind) {
+            quote!(__stored[#v * #width + #count_at])
+        } else {
+            quote!(<R as #rt::Real>::zero())
+        };
+        quote! {
+            let (#sv, #cv): (R, R) = (__stored[#v * #width + #at], #count);
+        }
     }
 
     /// The local children of `parent` whose values its backward reads: those the
@@ -668,15 +759,91 @@ impl<'a> KernelCx<'a> {
         }
     }
 
-    pub fn forward(&self) -> TokenStream {
+    /// Whether slot `s` can be computed in a pass shared with other slots over the rows of
+    /// its one free index: a buffered value per row, not a mean (whose count goes in a
+    /// second buffer) nor the loss itself.
+    fn row_fusable(&self, s: SlotId) -> bool {
+        let slot = self.prog.slot(s);
+        !self.is_local(s)
+            && s != self.prog.root()
+            && slot.free.len() == 1
+            && !keeps_count(&slot.kind)
+    }
+
+    /// The longest run of slots at the start of `order` (the forward's order) that
+    /// [`row_fusable`](Self::row_fusable) allows in one pass over the same rows.
+    fn row_group(&self, order: &[SlotId]) -> Vec<SlotId> {
+        let Some(&first) = order.first() else {
+            return Vec::new();
+        };
+        if !self.row_fusable(first) {
+            return Vec::new();
+        }
+        let outer = self.prog.slot(first).free[0];
+        order
+            .iter()
+            .copied()
+            .take_while(|&s| self.row_fusable(s) && self.prog.slot(s).free[0] == outer)
+            .collect()
+    }
+
+    /// Slots over the same rows, computed in one pass: each row computes them in order,
+    /// a slot reading the ones before it from locals, so a row of the input (a row of
+    /// `S`, say) is read from memory once for all of them, not once per slot. Each value
+    /// is computed by the same code as in a pass of its own, so the bits are the same.
+    /// The values go to one buffer, `group.len()` per row, then to each slot's buffer.
+    fn fused_rows(&self, group: &[SlotId]) -> TokenStream {
+        let rt = &self.rt;
+        let outer = self.prog.slot(group[0]).free[0];
+        let (v0, d) = (v_ident(outer), self.dim(outer));
+        let width = group.len();
+        let mut rows = TokenStream::new();
+        let mut work = Vec::new();
+        for (j, &s) in group.iter().enumerate() {
+            self.fused.borrow_mut().extend(&group[..j]);
+            let (stmts, value, _) = self.slot_value(s);
+            self.fused.borrow_mut().clear();
+            let f = f_ident(s);
+            rows.extend(quote! {
+                let #f: R = { #stmts #value };
+                __row[#j] = #f;
+            });
+            work.push(self.inner_work(s, &quote!(1usize)));
+        }
+        let mut out = quote! {
+            let mut __fused: ::std::vec::Vec<R> = ::std::vec![<R as #rt::Real>::zero(); #width * #d];
+            #rt::parallel::rows(&mut __fused, #width, #(#work)+*, |#v0, __row| { #rows });
+        };
+        for (j, &s) in group.iter().enumerate() {
+            let buf = s_ident(s);
+            out.extend(quote! {
+                let mut #buf: ::std::vec::Vec<R> = __fused.iter().skip(#j).step_by(#width).copied().collect();
+            });
+        }
+        out
+    }
+
+    /// The `kernel_forward` method (with `REQUIREMENTS`), and its AVX2 build (see
+    /// [`wide_build`](Self::wide_build)).
+    pub fn forward(&self) -> (TokenStream, TokenStream) {
         let rt = &self.rt;
         let prologue = self.prologue();
         let mut body = TokenStream::new();
-        for (k, slot) in self.prog.slots.iter().enumerate() {
-            let s = SlotId(k as u16);
-            if self.is_local(s) {
+        let order: Vec<SlotId> = (0..self.prog.slots.len())
+            .map(|k| SlotId(k as u16))
+            .filter(|&s| !self.is_local(s))
+            .collect();
+        let mut next = 0;
+        while next < order.len() {
+            let group = self.row_group(&order[next..]);
+            if group.len() > 1 {
+                body.extend(self.fused_rows(&group));
+                next += group.len();
                 continue;
             }
+            let s = order[next];
+            next += 1;
+            let slot = self.prog.slot(s);
             let (buf, size) = (s_ident(s), self.size(s));
             body.extend(quote!(let mut #buf: ::std::vec::Vec<R> = ::std::vec![<R as #rt::Real>::zero(); #size];));
             let is_mean = matches!(slot.kind, SlotKind::Reduce { op, .. } if op.keeps_count());
@@ -755,29 +922,85 @@ impl<'a> KernelCx<'a> {
                 }
             })
             .collect();
+        let keep_stored = if self.stored_width > 0 {
+            quote!(__ws.stored = __stored;)
+        } else {
+            TokenStream::new()
+        };
         let requirements = if self.prog.requirements.is_empty() {
             TokenStream::new()
         } else {
             let messages = &self.prog.requirements;
             quote!(const REQUIREMENTS: &'static [&'static str] = &[#(#messages),*];)
         };
-        quote! {
-            #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
-            fn kernel_forward<R: #rt::Real>(&self, __b: &#rt::Batch<'_, R>, __ws: &mut #rt::Workspace<R>) -> R {
-                #prologue
-                #body
-                let __value = #root[0];
-                __ws.slots = ::std::vec![#(#slots),*];
-                __ws.counts = ::std::vec![#(#counts),*];
-                __ws.failed = __requirements.into_failed();
-                __ws.first_nonfinite_sample = #first_nonfinite;
-                __value
-            }
-            #requirements
-        }
+        let body = quote! {
+            #prologue
+            #body
+            let __value = #root[0];
+            __ws.slots = ::std::vec![#(#slots),*];
+            __ws.counts = ::std::vec![#(#counts),*];
+            __ws.failed = __requirements.into_failed();
+            __ws.first_nonfinite_sample = #first_nonfinite;
+            #keep_stored
+            __value
+        };
+        let signature = quote!(<R: #rt::Real>(&self, __b: &#rt::Batch<'_, R>, __ws: &mut #rt::Workspace<R>) -> R);
+        let (dispatch, wide) = self.wide_build(
+            format_ident!("__kernel_forward_wide"),
+            &signature,
+            &body,
+            format_ident!("forward"),
+            quote!(__b, __ws),
+        );
+        (
+            quote! {
+                #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
+                fn kernel_forward #signature {
+                    #dispatch
+                    #body
+                }
+                #requirements
+            },
+            wide,
+        )
     }
 
-    pub fn backward(&self) -> TokenStream {
+    /// The build of a kernel method for AVX2 and FMA, and the runtime check that calls it
+    /// on a CPU that has them (see the runtime's `core::simd`): `(dispatch, method)`. The
+    /// method is an inherent one (a trait method cannot enable target features); the
+    /// compiler vectorises its loops, and those of the closures in it, for 8 `f32` lanes
+    /// instead of 4. (A safe function marked `#[target_feature]` needs Rust 1.86, the
+    /// workspace's `rust-version`.)
+    fn wide_build(
+        &self,
+        name: Ident,
+        signature: &TokenStream,
+        body: &TokenStream,
+        runner: Ident,
+        args: TokenStream,
+    ) -> (TokenStream, TokenStream) {
+        let rt = &self.rt;
+        let x86 = quote!(#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]);
+        let dispatch = quote! {
+            #x86
+            if #rt::simd::wide() {
+                return #rt::simd::#runner(Self::#name::<R>, self, #args);
+            }
+        };
+        let method = quote! {
+            #x86
+            #[doc(hidden)]
+            #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
+            #[target_feature(enable = "avx2,fma")]
+            fn #name #signature {
+                #body
+            }
+        };
+        (dispatch, method)
+    }
+
+    /// The `kernel_backward` method, and its AVX2 build.
+    pub fn backward(&self) -> (TokenStream, TokenStream) {
         let rt = &self.rt;
         let prologue = self.prologue();
         let mut setup = TokenStream::new();
@@ -800,6 +1023,9 @@ impl<'a> KernelCx<'a> {
             .filter(|(_, r)| r.differentiable)
             .map(|(k, _)| k)
             .collect();
+        if self.stored_width > 0 {
+            setup.extend(quote!(let __stored: &[R] = &__ws.stored;));
+        }
         setup.extend(quote!(let mut __grads_iter = __grads.iter_mut();));
         for k in &diff {
             let g = format_ident!("__g{}", k);
@@ -825,9 +1051,21 @@ impl<'a> KernelCx<'a> {
             }
         }
         let mut body = TokenStream::new();
+        // consecutive row-parallel backwards into the same gradient rows, run in one pass
+        // (see `flush_rows`): the target, the outer index, each one's work and rows
+        let mut pending: Option<(InputId, VarId, Vec<TokenStream>, TokenStream)> = None;
         for sg in &self.grads.slots {
             if self.is_local(sg.slot) {
                 continue;
+            }
+            let row_target = self
+                .row_target(sg)
+                .filter(|_| self.parallel_reduction(sg).is_none());
+            let outer = self.prog.slot(sg.slot).free.first().copied();
+            if let Some((target, var, _, _)) = &pending {
+                if row_target != Some(*target) || outer != Some(*var) {
+                    body.extend(self.flush_rows(pending.take()));
+                }
             }
             let slot = self.prog.slot(sg.slot);
             let (a, idx) = (a_ident(sg.slot), self.slot_index(sg.slot));
@@ -848,12 +1086,9 @@ impl<'a> KernelCx<'a> {
                 });
                 continue;
             }
-            if let Some(target) = self.row_target(sg) {
+            if let Some(target) = row_target {
                 // every write lands in row `outer` of one input's gradient: rows in parallel
                 let (outer, rest) = (slot.free[0], &slot.free[1..]);
-                let v0 = v_ident(outer);
-                let g = format_ident!("__g{}", target.0);
-                let row_len = self.input_row_len(target);
                 let work = self.inner_work(sg.slot, &self.row_len(rest));
                 self.row_mode.set(Some(target));
                 let element = self.element_backward(sg);
@@ -867,12 +1102,14 @@ impl<'a> KernelCx<'a> {
                         }
                     },
                 );
-                body.extend(quote! {
-                    #rt::parallel::rows(&mut *#g, #row_len, #work, |#v0, __grow| { #rows });
-                });
+                let (_, _, works, all) =
+                    pending.get_or_insert_with(|| (target, outer, Vec::new(), TokenStream::new()));
+                works.push(work);
+                all.extend(quote!({ #rows }));
                 continue;
             }
             let element = self.element_backward(sg);
+            body.extend(self.flush_rows(pending.take()));
             body.extend(self.loops(
                 &slot.free,
                 quote! {
@@ -883,13 +1120,50 @@ impl<'a> KernelCx<'a> {
                 },
             ));
         }
+        body.extend(self.flush_rows(pending.take()));
+        let body = quote! {
+            #prologue
+            #setup
+            #body
+        };
+        let signature = quote!(<R: #rt::Real>(&self, __b: &#rt::Batch<'_, R>, __ws: &#rt::Workspace<R>, __seed: R, __grads: &mut [&mut [R]]));
+        let (dispatch, wide) = self.wide_build(
+            format_ident!("__kernel_backward_wide"),
+            &signature,
+            &body,
+            format_ident!("backward"),
+            quote!(__b, __ws, __seed, __grads),
+        );
+        (
+            quote! {
+                #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
+                fn kernel_backward #signature {
+                    #dispatch
+                    #body
+                }
+            },
+            wide,
+        )
+    }
+
+    /// One parallel pass over the rows of an input's gradient for the row-parallel
+    /// backwards gathered in `pending` (target, outer index, works, their row bodies, in
+    /// the order of the backward): each row runs them one after the other, so an element
+    /// gets the same additions in the same order as with one pass each, and the rows of
+    /// the input and of its gradient go through memory once.
+    fn flush_rows(
+        &self,
+        pending: Option<(InputId, VarId, Vec<TokenStream>, TokenStream)>,
+    ) -> TokenStream {
+        let Some((target, outer, works, rows)) = pending else {
+            return TokenStream::new();
+        };
+        let rt = &self.rt;
+        let v0 = v_ident(outer);
+        let g = format_ident!("__g{}", target.0);
+        let row_len = self.input_row_len(target);
         quote! {
-            #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
-            fn kernel_backward<R: #rt::Real>(&self, __b: &#rt::Batch<'_, R>, __ws: &#rt::Workspace<R>, __seed: R, __grads: &mut [&mut [R]]) {
-                #prologue
-                #setup
-                #body
-            }
+            #rt::parallel::rows(&mut *#g, #row_len, #(#works)+*, |#v0, __grow| { #rows });
         }
     }
 
@@ -979,6 +1253,9 @@ impl<'a> KernelCx<'a> {
                 let w = self.emit_nodes(&[sg.weight], &mut emitted, |_| true);
                 let nodes = self.emit_nodes(&roots, &mut emitted, |_| true);
                 quote! { #w let __gbar = __abar * #weight; #child_adjoints #nodes #contributions #child_backward }
+            }
+            SlotKind::Reduce { .. } if rows.is_none() && self.lane_backward(sg).is_some() => {
+                self.lane_backward(sg).unwrap_or_default()
             }
             SlotKind::Reduce {
                 op,
@@ -1093,6 +1370,41 @@ pub fn local_slots(prog: &Program) -> Vec<Option<SlotId>> {
             }
         })
         .collect()
+}
+
+/// Whether a slot of this kind keeps its element count (a `mean`).
+fn keeps_count(kind: &SlotKind) -> bool {
+    matches!(kind, SlotKind::Reduce { op, .. } if op.keeps_count())
+}
+
+/// The local slots whose values the forward keeps for the backward: those computed once
+/// per sample inside the loss's outer sum or mean over its samples (a row's logsumexp, a
+/// row's mean), which the backward would otherwise compute again, pass for pass. They
+/// cost one value per sample (two for a mean, with its count). Returns each stored slot's
+/// offset among a sample's stored values, and how many values a sample stores.
+pub fn stored_slots(prog: &Program, locals: &[Option<SlotId>]) -> (Vec<Option<usize>>, usize) {
+    let root = prog.root();
+    let top = prog.slot(root);
+    let mut out = vec![None; prog.slots.len()];
+    let SlotKind::Reduce {
+        op: Red::Sum | Red::Mean,
+        var,
+        ..
+    } = &top.kind
+    else {
+        return (out, 0);
+    };
+    if !top.free.is_empty() || !top.params.is_empty() {
+        return (out, 0);
+    }
+    let mut width = 0;
+    for (k, slot) in prog.slots.iter().enumerate() {
+        if locals[k] == Some(root) && slot.free == [*var] {
+            out[k] = Some(width);
+            width += if keeps_count(&slot.kind) { 2 } else { 1 };
+        }
+    }
+    (out, width)
 }
 
 fn reduce_parts(

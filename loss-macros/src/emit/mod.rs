@@ -47,8 +47,8 @@ pub fn emit(
         &flags,
         rt.clone(),
     );
-    let forward = kcx.forward();
-    let backward = kcx.backward();
+    let (forward, forward_wide) = kcx.forward();
+    let (backward, backward_wide) = kcx.backward();
     let api = api::emit(
         def,
         family,
@@ -61,7 +61,12 @@ pub fn emit(
         backward,
     );
     let glue = glue::emit(family, &def.declared, &ident, &rt);
-    quote!(#api #glue)
+    let wide = if forward_wide.is_empty() {
+        TokenStream::new()
+    } else {
+        quote!(impl #ident { #forward_wide #backward_wide })
+    };
+    quote!(#api #glue #wide)
 }
 
 /// `anyloss_f1` → `AnylossF1`.

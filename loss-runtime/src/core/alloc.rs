@@ -9,6 +9,35 @@ fn bytes<T>(len: usize) -> usize {
     len.saturating_mul(std::mem::size_of::<T>())
 }
 
+/// Makes every page of `buf` writable, keeping its contents, before anything reads it.
+///
+/// dfdx allocates a gradient zeroed, and a large zeroed allocation is fresh memory that
+/// the kernel maps on first touch. A backward pass adds into it (`g += ..`): the load
+/// maps the shared zero page, then the store faults again to copy it, and that second
+/// fault flushes the page from every thread's TLB (an interrupt to each CPU). Touching
+/// each page first with a write (an atomic `xor` and its inverse, one instruction each
+/// that the CPU runs as a write) takes one fault per page instead, without the flush.
+/// Buffers under 1 MiB are left alone (they come from the allocator's heap, mapped
+/// already).
+pub fn touch_for_writing<T>(buf: &mut [T]) {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    const PAGE: usize = 4096;
+    let bytes = std::mem::size_of_val(buf);
+    if bytes < 1 << 20 {
+        return;
+    }
+    let base = buf.as_mut_ptr().cast::<u8>();
+    for off in (0..bytes).step_by(PAGE) {
+        // SAFETY: `off < bytes` keeps the byte inside `buf`, which is borrowed
+        // exclusively, so nothing else reads or writes it meanwhile; a `u8` is always
+        // aligned; the second `xor` restores the first's change
+        #[allow(unsafe_code)]
+        let byte = unsafe { AtomicU8::from_ptr(base.add(off)) };
+        byte.fetch_xor(0xff, Ordering::Relaxed);
+        byte.fetch_xor(0xff, Ordering::Relaxed);
+    }
+}
+
 /// An empty vector with room for exactly `len` elements, or
 /// [`LossError::OutOfMemory`] naming `what`.
 pub fn try_with_capacity<T>(what: &'static str, len: usize) -> Result<Vec<T>, LossError> {
@@ -51,6 +80,14 @@ pub fn ensure_room<T>(what: &'static str, len: usize) -> Result<(), LossError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn touching_for_writing_keeps_the_contents() {
+        let mut v: Vec<f32> = (0..1 << 19).map(|k| k as f32 * 0.5 - 3.0).collect();
+        let want = v.clone();
+        super::touch_for_writing(&mut v);
+        assert_eq!(v, want);
+    }
+
     use super::*;
 
     #[test]

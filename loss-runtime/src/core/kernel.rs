@@ -46,6 +46,10 @@ pub struct Workspace<R> {
     /// For a loss that is a sum or mean over its samples: the first sample whose term
     /// came out NaN or infinite (set by the forward pass).
     pub first_nonfinite_sample: Option<usize>,
+    /// Values computed once per sample inside the loss's outer sum or mean (a row's
+    /// logsumexp, say), kept for the backward pass so that it does not compute them
+    /// again: the same number for every sample, sample after sample.
+    pub stored: Vec<R>,
 }
 
 /// Collects failed `require(..)`s while a forward pass runs, possibly on several threads.
@@ -61,7 +65,7 @@ impl Requirements {
         // a poisoned lock still holds a usable value: keep recording
         let mut first = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let this = (sample, id);
-        if first.map_or(true, |f| this < f) {
+        if first.is_none_or(|f| this < f) {
             *first = Some(this);
         }
     }
@@ -81,6 +85,7 @@ impl<R: Real> Workspace<R> {
             counts: vec![Vec::new(); n],
             failed: None,
             first_nonfinite_sample: None,
+            stored: Vec::new(),
         }
     }
 }

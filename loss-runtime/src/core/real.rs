@@ -34,14 +34,17 @@ pub trait Real:
     /// Widens (or copies) to `f64`.
     fn to_f64(self) -> f64;
     /// Converts a count.
+    #[inline(always)]
     fn from_usize(n: usize) -> Self {
         Self::from_f64(n as f64)
     }
     /// `0`.
+    #[inline(always)]
     fn zero() -> Self {
         Self::from_f64(0.0)
     }
     /// `1`.
+    #[inline(always)]
     fn one() -> Self {
         Self::from_f64(1.0)
     }
@@ -81,6 +84,7 @@ pub trait Real:
     fn infinity() -> Self;
 
     /// `-1`, `0` or `1` (zero at zero, unlike `f64::signum`).
+    #[inline(always)]
     fn sign(self) -> Self {
         if self > Self::zero() {
             Self::one()
@@ -90,20 +94,25 @@ pub trait Real:
             Self::zero()
         }
     }
-    /// `1 / (1 + e⁻ˣ)`, computed without overflow for any `x`.
+    /// `1 / (1 + e⁻ˣ)`, computed without overflow for any `x`: with `e = e^{-|x|}`, it is
+    /// `1 / (1 + e)` for `x ≥ 0` and `e / (1 + e)` below (one `exp`, no branch).
+    #[inline(always)]
     fn sigmoid(self) -> Self {
+        let e = (-self.abs()).exp();
+        let s = Self::one() / (Self::one() + e);
         if self >= Self::zero() {
-            Self::one() / (Self::one() + (-self).exp())
+            s
         } else {
-            let e = self.exp();
-            e / (Self::one() + e)
+            e * s
         }
     }
     /// `ln(1 + eˣ)`, computed as `max(x, 0) + ln_1p(e^{-|x|})`.
+    #[inline(always)]
     fn softplus(self) -> Self {
         self.relu() + (-self.abs()).exp().ln_1p()
     }
     /// `max(x, 0)`.
+    #[inline(always)]
     fn relu(self) -> Self {
         if self > Self::zero() {
             self
@@ -112,6 +121,7 @@ pub trait Real:
         }
     }
     /// The larger of two values (the first one on ties and NaN).
+    #[inline(always)]
     fn max2(self, other: Self) -> Self {
         if other > self {
             other
@@ -120,6 +130,7 @@ pub trait Real:
         }
     }
     /// The smaller of two values (the first one on ties and NaN).
+    #[inline(always)]
     fn min2(self, other: Self) -> Self {
         if other < self {
             other
@@ -128,10 +139,12 @@ pub trait Real:
         }
     }
     /// `min(max(x, lo), hi)`.
+    #[inline(always)]
     fn clamp_to(self, lo: Self, hi: Self) -> Self {
         self.max2(lo).min2(hi)
     }
     /// `1.0` for true, `0.0` for false.
+    #[inline(always)]
     fn from_bool(b: bool) -> Self {
         if b {
             Self::one()
@@ -142,7 +155,7 @@ pub trait Real:
 }
 
 macro_rules! impl_real {
-    ($t:ty) => {
+    ($t:ty, $exp:path) => {
         impl Real for $t {
             const NAME: &'static str = stringify!($t);
             const MIN_POSITIVE: Self = <$t>::MIN_POSITIVE;
@@ -157,7 +170,7 @@ macro_rules! impl_real {
             }
             #[inline(always)]
             fn exp(self) -> Self {
-                <$t>::exp(self)
+                $exp(self)
             }
             #[inline(always)]
             fn ln(self) -> Self {
@@ -226,8 +239,8 @@ macro_rules! impl_real {
         }
     };
 }
-impl_real!(f32);
-impl_real!(f64);
+impl_real!(f32, crate::core::math::exp_f32);
+impl_real!(f64, crate::core::math::exp_f64);
 
 /// Online, max-shifted `ln Σ eˣ` accumulator (one pass, one `exp` per element).
 ///

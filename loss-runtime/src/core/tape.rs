@@ -19,6 +19,113 @@ pub fn read<S: Shape, E: Dtype, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
     }
 }
 
+/// A tensor's elements in logical (row-major) order, as a slice: the tensor's own storage
+/// when it is laid out row-major and contiguous (the usual case, read without a copy), a
+/// copy otherwise (a permuted or broadcast view).
+///
+/// The shared form keeps a tape-free handle on the tensor, so the storage lives as long
+/// as this value (the backward pass of a loss reads its inputs again). dfdx copies a
+/// tensor's storage before writing to it while it is shared, so the elements seen here
+/// never change.
+pub struct Elements<E> {
+    /// The copy, when the tensor could not be borrowed.
+    owned: Vec<E>,
+    /// The borrowed storage: first element and length, and what keeps it alive.
+    shared: Option<(*const E, usize, Box<dyn std::any::Any>)>,
+}
+
+impl<E> From<Vec<E>> for Elements<E> {
+    fn from(owned: Vec<E>) -> Self {
+        Self {
+            owned,
+            shared: None,
+        }
+    }
+}
+
+impl<E> std::ops::Deref for Elements<E> {
+    type Target = [E];
+    #[inline]
+    fn deref(&self) -> &[E] {
+        match &self.shared {
+            // SAFETY: `ptr` and `len` were checked by `contiguous_storage` to span elements
+            // of one live allocation (the tensor's storage vector, which the boxed handle
+            // keeps alive and which nothing writes while it is shared), and the slice
+            // borrows `self`, which owns that handle.
+            #[allow(unsafe_code)]
+            Some((ptr, len, _)) => unsafe { std::slice::from_raw_parts(*ptr, *len) },
+            None => &self.owned,
+        }
+    }
+}
+
+impl<E: std::fmt::Debug> std::fmt::Debug for Elements<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Elements")
+            .field("borrowed", &self.shared.is_some())
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+/// The address of `t`'s first element and its element count, when `t`'s elements lie in
+/// its storage in row-major order with nothing between them: element `(i₀, …, i_{r−1})` at
+/// offset `Σ i_k · stride_k` with the row-major strides of its shape. Checked through the
+/// addresses dfdx's indexing gives for the first element and for one step along each
+/// axis, so it needs nothing of dfdx's private layout; the last element's index is in
+/// bounds (dfdx checks it), so the whole span lies in the storage vector.
+fn contiguous_storage<S: Shape, E: Dtype, T>(
+    t: &Tensor<S, E, Cpu, T>,
+) -> Option<(*const E, usize)> {
+    let shape = t.shape();
+    let numel = shape.num_elements();
+    if S::NUM_DIMS == 0 || numel == 0 {
+        return None;
+    }
+    let dims = shape.concrete();
+    let row_major = shape.strides();
+    let zero: S::Concrete = Default::default();
+    let first: *const E = &t[zero];
+    let size = std::mem::size_of::<E>();
+    for axis in 0..S::NUM_DIMS {
+        if dims[axis] < 2 {
+            continue;
+        }
+        let mut step = zero;
+        step[axis] = 1;
+        let at: *const E = &t[step];
+        if (at as usize).wrapping_sub(first as usize) != row_major[axis] * size {
+            return None;
+        }
+    }
+    let mut last = zero;
+    for axis in 0..S::NUM_DIMS {
+        last[axis] = dims[axis] - 1;
+    }
+    let end: *const E = &t[last];
+    if (end as usize).wrapping_sub(first as usize) != (numel - 1) * size {
+        return None;
+    }
+    Some((first, numel))
+}
+
+/// `t`'s elements in logical order (see [`Elements`]): borrowed without a copy when its
+/// storage is row-major and contiguous; otherwise copied, after checking that the copy
+/// fits in memory (a tensor too large to copy is
+/// [`LossError::OutOfMemory`](crate::LossError) naming `what`).
+pub fn try_elements<S: Shape, E: Dtype, T>(
+    what: &'static str,
+    t: &Tensor<S, E, Cpu, T>,
+) -> Result<Elements<E>, crate::LossError> {
+    match contiguous_storage(t) {
+        Some((ptr, len)) => Ok(Elements {
+            owned: Vec::new(),
+            shared: Some((ptr, len, Box::new(t.retaped::<NoneTape>()))),
+        }),
+        None => try_read(what, t).map(Elements::from),
+    }
+}
+
 /// [`read`], after checking that the copy fits in memory: a tensor too large to copy is
 /// [`LossError::OutOfMemory`](crate::LossError) naming `what` (dfdx allocates the copy
 /// itself, infallibly).
@@ -119,6 +226,7 @@ where
             if grad.len() != numel {
                 return Err(CpuError::WrongNumElements);
             }
+            crate::core::alloc::touch_for_writing(grad.as_mut_slice());
             for (g, sink) in backward(seed, grad.as_mut_slice()) {
                 sink(grads, &g)?;
             }

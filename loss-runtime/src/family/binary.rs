@@ -119,8 +119,8 @@ where
 {
     kernel.validate_for::<E>()?;
     let pred_name = if from_logits { "logits" } else { "probs" };
-    let p = tape::try_read("a copy of the predictions", &preds)?;
-    let y = tape::try_read("a copy of `targets`", targets)?;
+    let p = tape::try_elements("a copy of the predictions", &preds)?;
+    let y = tape::try_elements("a copy of `targets`", targets)?;
     let n = check_inputs(
         pred_name,
         preds.shape().concrete().as_ref(),

@@ -200,7 +200,7 @@ impl<E: Dtype> Declared<E> {
         self,
         sizes: &super::Layout,
         primary: &'static str,
-        values: &mut Vec<Vec<E>>,
+        values: &mut Vec<tape::Elements<E>>,
         labels: &mut Vec<Vec<usize>>,
     ) -> Result<Vec<TracedSlot<E>>, LossError>
     where
@@ -240,7 +240,7 @@ impl<E: Dtype> Declared<E> {
                     if info.role == DeclaredRole::Differentiable {
                         traced.push(data.len());
                     }
-                    values.push(data);
+                    values.push(data.into());
                 }
                 Data::Labels { dims, data } => {
                     check_dims(info, primary, &expected, &dims)?;

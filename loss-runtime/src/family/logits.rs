@@ -68,7 +68,7 @@ where
     T: Tape<E, Cpu>,
 {
     kernel.validate_for::<E>()?;
-    let z = tape::try_read("a copy of `logits`", &logits)?;
+    let z = tape::try_elements("a copy of `logits`", &logits)?;
     let (n, c) = check_inputs(logits.shape().concrete().as_ref(), &z, labels)?;
     let layout = super::Layout {
         classes: c,

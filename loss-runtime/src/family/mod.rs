@@ -82,7 +82,7 @@ impl Layout {
 pub(crate) fn run<K, S, E, T>(
     kernel: &K,
     (input, input_name): (Tensor<S, E, Cpu, T>, &'static str),
-    mut values: Vec<Vec<E>>,
+    mut values: Vec<tape::Elements<E>>,
     mut labels: Vec<Vec<usize>>,
     layout: Layout,
     declared: Declared<E>,
@@ -96,7 +96,7 @@ where
     let traced = declared.lay_out(&layout, input_name, &mut values, &mut labels)?;
     let mut ws = Workspace::default();
     let value = {
-        let v: Vec<&[E]> = values.iter().map(Vec::as_slice).collect();
+        let v: Vec<&[E]> = values.iter().map(|x| &**x).collect();
         let l: Vec<&[usize]> = labels.iter().map(Vec::as_slice).collect();
         kernel.kernel_forward(&layout.batch(&v, &l), &mut ws)
     };
@@ -109,7 +109,7 @@ where
     Ok(tape::attach_with(input, value, move |seed, grad| {
         #[cfg(debug_assertions)]
         let was_finite: Vec<bool> = grad.iter().map(|g| g.is_finite()).collect();
-        let v: Vec<&[E]> = values.iter().map(Vec::as_slice).collect();
+        let v: Vec<&[E]> = values.iter().map(|x| &**x).collect();
         let l: Vec<&[usize]> = labels.iter().map(Vec::as_slice).collect();
         // the primary's gradient in place, then one buffer per traced declared input
         let mut extra: Vec<Vec<E>> = traced.iter().map(|(n, _)| vec![E::zero(); *n]).collect();
@@ -198,7 +198,7 @@ pub(crate) fn check_finite<R: Real>(
     dims: &[usize],
     xs: &[R],
 ) -> Result<(), LossError> {
-    match xs.iter().position(|x| !x.is_finite()) {
+    match crate::core::parallel::first_nonfinite(xs) {
         Some(index) => Err(LossError::NonFinite {
             input,
             index,

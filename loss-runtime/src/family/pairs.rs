@@ -109,7 +109,7 @@ pub(crate) fn check_similarity_values<R: Real>(
 ) -> Result<(), LossError> {
     match source {
         Source::Given => super::check_finite("similarities", &[s.len() / m.max(1), m], s),
-        Source::ComputedFrom(input) => match s.iter().position(|x| !x.is_finite()) {
+        Source::ComputedFrom(input) => match crate::core::parallel::first_nonfinite(s) {
             Some(k) => Err(LossError::SimilarityOverflow {
                 input,
                 row: k / m.max(1),
@@ -203,7 +203,7 @@ where
             n.saturating_mul(m).saturating_mul(2),
         )?;
     }
-    let s = tape::try_read("a copy of the similarity matrix", &similarities)?;
+    let s = tape::try_elements("a copy of the similarity matrix", &similarities)?;
     check_inputs((n, m), &s, source, labels, ref_labels)?;
     let exclude_self = ref_labels.is_none();
     let labels = labels.to_vec();
@@ -269,7 +269,7 @@ where
         "embeddings",
         n,
         d,
-        &tape::try_read("a copy of `embeddings`", &embeddings)?,
+        &tape::try_elements("a copy of `embeddings`", &embeddings)?,
     )?;
     if labels.len() != n {
         return Err(LossError::BatchSizeMismatch {
@@ -314,13 +314,13 @@ where
         "embeddings",
         n,
         d,
-        &tape::try_read("a copy of `embeddings`", &embeddings)?,
+        &tape::try_elements("a copy of `embeddings`", &embeddings)?,
     )?;
     check_embeddings(
         "ref_embeddings",
         m,
         d2,
-        &tape::try_read("a copy of `ref_embeddings`", &refs)?,
+        &tape::try_elements("a copy of `ref_embeddings`", &refs)?,
     )?;
     if d2 != d {
         return Err(LossError::BadShape {

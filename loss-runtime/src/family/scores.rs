@@ -75,8 +75,8 @@ where
     T: Tape<E, Cpu>,
 {
     kernel.validate_for::<E>()?;
-    let s = tape::try_read("a copy of `scores`", &scores)?;
-    let r = tape::try_read("a copy of `relevance`", relevance)?;
+    let s = tape::try_elements("a copy of `scores`", &scores)?;
+    let r = tape::try_elements("a copy of `relevance`", relevance)?;
     let (q, d) = check_inputs(
         scores.shape().concrete().as_ref(),
         &s,

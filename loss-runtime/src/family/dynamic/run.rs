@@ -68,7 +68,7 @@ where
             }
             None => similarity(xe, metric),
         };
-        let values = tape::try_read("a copy of the similarity matrix", &s)?;
+        let values = tape::try_elements("a copy of the similarity matrix", &s)?;
         pairs::check_similarity_values(&values, m, Source::ComputedFrom(e.info.name))?;
         let (s, declared) = declare(&dev, s, declared, call, &mut reads)?;
         crate::family::run(
@@ -88,7 +88,7 @@ where
         crate::family::run(
             kernel,
             (primary, p.info.name),
-            vec![values],
+            vec![values.into()],
             Vec::new(),
             layout,
             declared,
