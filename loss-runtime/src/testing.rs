@@ -471,6 +471,13 @@ fn finite_difference(f: &dyn Fn(&[f64]) -> f64, x: &[f64], j: usize, h: f64, bou
     }
 }
 
+/// Central differences of `f` at `x`, one coordinate at a time, step 1e-6.
+pub(crate) fn finite_differences(x: &[f64], f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
+    (0..x.len())
+        .map(|j| finite_difference(&f, x, j, 1e-6, false))
+        .collect()
+}
+
 /// Asserts the derived f64 gradient (through the tape) matches finite differences of
 /// the loss value, element by element: `|g − fd| ≤ tol·(1 + |fd|)`.
 pub(crate) fn check_binary_gradient_fd<L: BinaryLoss<f64>>(

@@ -106,7 +106,8 @@ mod tests {
     use dfdx::prelude::*;
 
     use super::*;
-    use crate::testing::Rng;
+    use crate::testing::{finite_differences, Rng};
+    use crate::testing_pairs::assert_all_close;
 
     fn dev() -> Cpu {
         Default::default()
@@ -141,29 +142,6 @@ mod tests {
             .zip(g)
             .map(|(c, g)| c * g)
             .sum()
-    }
-
-    fn finite_differences(x: &[f64], f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
-        let h = 1e-6;
-        (0..x.len())
-            .map(|k| {
-                let (mut up, mut down) = (x.to_vec(), x.to_vec());
-                up[k] += h;
-                down[k] -= h;
-                (f(&up) - f(&down)) / (2.0 * h)
-            })
-            .collect()
-    }
-
-    #[track_caller]
-    fn assert_all_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
-        assert_eq!(got.len(), want.len(), "{what}: lengths");
-        for (k, (g, w)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (g - w).abs() <= tol * (1.0 + w.abs()),
-                "{what}[{k}]: got {g}, want {w}"
-            );
-        }
     }
 
     type Op = fn(

@@ -650,6 +650,7 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     use super::*;
+    use crate::testing::finite_differences;
 
     const ALL: [Metric; 4] = [
         Metric::Cosine,
@@ -849,19 +850,6 @@ mod tests {
             Some(r) => similarity_with(mat(e, n, d), mat(r, r.len() / d, d), metric),
         };
         s.as_vec().iter().zip(w).map(|(s, w)| s * w).sum()
-    }
-
-    /// Central differences of `f` at `x`, one coordinate at a time.
-    fn finite_differences(x: &[f64], f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
-        let h = 1e-6;
-        (0..x.len())
-            .map(|k| {
-                let (mut up, mut down) = (x.to_vec(), x.to_vec());
-                up[k] += h;
-                down[k] -= h;
-                (f(&up) - f(&down)) / (2.0 * h)
-            })
-            .collect()
     }
 
     #[test]
