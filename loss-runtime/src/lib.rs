@@ -43,7 +43,7 @@ pub mod __private {
     pub use crate::core::info::{
         Axis, DeclaredInfo, DeclaredRole, Family, HyperInfo, HyperKind, LossInfo, SetRef,
     };
-    pub use crate::core::kernel::{Batch, Kernel, Requirements, Workspace};
+    pub use crate::core::kernel::{Batch, Kernel, Requirements, RowBlocks, Workspace};
     pub use crate::core::parallel;
     pub use crate::core::real::{LogSumExp, Real};
     pub use crate::core::simd;

@@ -147,6 +147,21 @@ impl<'a> KernelCx<'a> {
         }
     }
 
+    /// `ix` as compared with `other`: an anchor (a `samples` index) compared with a
+    /// reference (a `refs` index) is offset by the batch's `first_sample`, so that `i = j`
+    /// finds the self-pair also when the kernel runs on a block of anchors.
+    fn compared_ix(&self, ix: &Ix, other: &Ix) -> TokenStream {
+        let domain = |ix: &Ix| match ix {
+            Ix::Var(v) => Some(self.prog.vars[v.0 as usize].domain),
+            Ix::Label(..) => None,
+        };
+        let e = self.ix(ix);
+        match (domain(ix), domain(other)) {
+            (Some(Domain::Samples), Some(Domain::Refs)) => quote!((#e + __b.first_sample)),
+            _ => e,
+        }
+    }
+
     fn input_index(&self, id: InputId, ixs: &[Ix]) -> TokenStream {
         let axes = &self.inputs[id.0 as usize].axes;
         row_major(
@@ -282,7 +297,7 @@ impl<'a> KernelCx<'a> {
                 }
             }
             Op::IndexCompare(c, x, y) => {
-                let (x, y) = (self.ix(x), self.ix(y));
+                let (x, y) = (self.compared_ix(x, y), self.compared_ix(y, x));
                 match c {
                     Cmp::Lt => quote!(#x < #y),
                     Cmp::Le => quote!(#x <= #y),

@@ -4,6 +4,7 @@
 mod api;
 mod glue;
 mod kernel;
+mod row_blocks;
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -48,6 +49,8 @@ pub fn emit(
         rt.clone(),
     );
     let (forward, forward_wide) = kcx.forward();
+    let row_blocks = row_blocks::constant(prog, family, !def.declared.is_empty(), &rt);
+    let forward = quote!(#forward #row_blocks);
     let (backward, backward_wide) = kcx.backward();
     let api = api::emit(
         def,

@@ -30,6 +30,25 @@ pub struct Batch<'a, R> {
     /// Whether the pairs family's references are the batch itself, so that `j = i` is a
     /// self-pair that `pos(i)` leaves out.
     pub exclude_self: bool,
+    /// The position of the first anchor among the references, when the kernel runs on a
+    /// block of anchors (rows `first_sample..first_sample + samples` of the similarity
+    /// matrix, see [`RowBlocks`]); 0 otherwise. The self-pair of anchor `i` is reference
+    /// `first_sample + i`.
+    pub first_sample: usize,
+}
+
+/// Whether a loss splits over blocks of anchors, so that the pairs family may compute the
+/// similarity matrix a block of rows at a time, never whole (see
+/// [`crate::core::similarity::blocks`]). The compiler decides it from the definition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowBlocks {
+    /// The loss reads across anchors (a statistic over the batch, the batch size): it
+    /// runs on the whole matrix.
+    No,
+    /// `L = Σ_i l_i`, each anchor's `l_i` reading only its own row.
+    Sum,
+    /// `L = (1/N) Σ_i l_i`, each anchor's `l_i` reading only its own row.
+    Mean,
 }
 
 /// Buffers the forward pass leaves for the backward pass: one per materialised value
@@ -99,6 +118,9 @@ pub trait Kernel: Clone + Send + Sync + 'static {
 
     /// The messages of the definition's `require(cond, "message")` statements, in order.
     const REQUIREMENTS: &'static [&'static str] = &[];
+
+    /// Whether the loss splits over blocks of anchors (pairs family only).
+    const ROW_BLOCKS: RowBlocks = RowBlocks::No;
 
     /// Checks every hyper-parameter against its declared constraint.
     fn validate(&self) -> Result<(), LossError>;

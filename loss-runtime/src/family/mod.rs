@@ -66,6 +66,7 @@ impl Layout {
             refs: self.refs,
             from_logits: self.from_logits,
             exclude_self: self.exclude_self,
+            first_sample: 0,
         }
     }
 }

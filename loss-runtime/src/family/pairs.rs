@@ -15,12 +15,16 @@
 //! `S` and its gradient `W = ∂L/∂S` (the General Pair Weighting weights, which
 //! `pair_weights` returns), and the loss head keeps O(N) row statistics.
 
+use std::cell::Cell;
+use std::ops::Range;
+
 use dfdx::prelude::*;
 
 use crate::core::alloc;
 use crate::core::info::{Family, InputInfo};
-use crate::core::kernel::{Kernel, Workspace};
+use crate::core::kernel::{Batch, Kernel, RowBlocks, Workspace};
 use crate::core::real::Real;
+use crate::core::similarity::blocks::{self, block_rows};
 use crate::core::similarity::{similarity, similarity_with};
 use crate::core::tape;
 use crate::error::LossError;
@@ -45,6 +49,122 @@ pub struct PairLabels<'a> {
 
 /// The inputs of the pairs family, in call order.
 pub const INPUTS: &[InputInfo] = Family::Pairs.inputs();
+
+/// How a pairs loss given embeddings reaches its similarity matrix `S`.
+///
+/// A loss whose value is a sum or mean of per-anchor terms, each reading only its own row
+/// of `S` (the compiler decides it from the definition: [`RowBlocks`]), can run the
+/// similarity op and the loss head together a block of rows at a time, so that neither `S`
+/// nor its gradient ever exists whole (see [`crate::core::similarity::blocks`]): memory
+/// `O(N·d)` instead of `O(N·M)`. Any other loss, and a [`Similarities`] input, always uses
+/// the whole matrix. Set it for a scope with [`with_pairs_path`].
+///
+/// The two paths give the same loss and gradients up to rounding (the mean is taken block
+/// by block). The blocks compute the gradient with the value, in the forward pass, and
+/// report a non-finite gradient as [`LossError::NonFiniteGradient`] there. A batch with
+/// several faults may report another one first: blocks check each block's similarities
+/// just before its loss terms, the whole matrix checks all similarities first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PairsPath {
+    /// Blocks of rows from [`AUTO_BLOCKED_ENTRIES`] entries of `S` on (where they were
+    /// measured to be no slower, see `BENCHMARKS.md`) or when the whole matrix would not
+    /// fit in memory; the whole matrix below.
+    #[default]
+    Auto,
+    /// Always the whole matrix.
+    Materialised,
+    /// Blocks of `rows` anchors (at least 1) whenever the loss splits by anchors.
+    RowBlocks {
+        /// Anchors per block.
+        rows: usize,
+    },
+}
+
+/// The size of `S` (anchors × references) from which [`PairsPath::Auto`] runs in blocks.
+pub const AUTO_BLOCKED_ENTRIES: usize = 4096 * 4096;
+
+thread_local! {
+    static PATH: Cell<PairsPath> = const { Cell::new(PairsPath::Auto) };
+}
+
+/// Runs `f` with the pairs losses it calls on this thread taking `path`, then restores
+/// the path in force before.
+///
+/// ```
+/// use dfdx::prelude::*;
+/// use loss_runtime::family::pairs::{with_pairs_path, PairsPath};
+/// use loss_runtime::*;
+/// let dev: Cpu = Default::default();
+/// let e: Tensor<Rank2<6, 3>, f64, _> = dev.sample_normal();
+/// let y = [0, 0, 1, 1, 2, 2];
+/// let whole = with_pairs_path(PairsPath::Materialised, || MultiSimilarity::default().forward(e.clone(), &y));
+/// let blocks = with_pairs_path(PairsPath::RowBlocks { rows: 4 }, || MultiSimilarity::default().forward(e.clone(), &y));
+/// assert!((whole.array() - blocks.array()).abs() < 1e-12);
+/// ```
+pub fn with_pairs_path<T>(path: PairsPath, f: impl FnOnce() -> T) -> T {
+    let before = PATH.with(|p| p.replace(path));
+    let out = f();
+    PATH.with(|p| p.set(before));
+    out
+}
+
+/// The anchors per block when `K` runs on an `n × m` batch from embeddings in blocks
+/// (see [`PairsPath`]), `None` for the whole matrix.
+fn rows_per_block<K: Kernel, E: Dtype, T: Tape<E, Cpu>>(n: usize, m: usize) -> Option<usize> {
+    if K::ROW_BLOCKS == RowBlocks::No {
+        return None;
+    }
+    match PATH.with(Cell::get) {
+        PairsPath::Materialised => None,
+        PairsPath::RowBlocks { rows } => Some(rows.max(1)),
+        PairsPath::Auto => {
+            let large = n.saturating_mul(m) >= AUTO_BLOCKED_ENTRIES;
+            (large || ensure_room_for_similarities::<E, T>(n, m).is_err()).then(|| block_rows(m))
+        }
+    }
+}
+
+/// The loss head of `kernel` on one block of anchors (see [`blocks::Head`]): checks the
+/// block's similarities, runs the kernel on it with the anchors' global positions, and
+/// adds the block's derived gradient, scaled by its share of the mean, where wanted.
+fn block_head<'a, K: Kernel, E: Real>(
+    kernel: &'a K,
+    (n, m): (usize, usize),
+    (labels, ref_labels): (&'a [usize], &'a [usize]),
+    exclude_self: bool,
+) -> Box<blocks::Head<'a, E>> {
+    Box::new(move |rows: Range<usize>, s: &[E], w: Option<&mut [E]>| {
+        if let Some(k) = crate::core::parallel::first_nonfinite(s) {
+            return Err(LossError::SimilarityOverflow {
+                input: "embeddings",
+                row: rows.start + k / m.max(1),
+                col: k % m.max(1),
+                value: s[k].to_f64(),
+            });
+        }
+        let values: [&[E]; 1] = [s];
+        let label_sets: [&[usize]; 2] = [&labels[rows.clone()], ref_labels];
+        let batch = Batch {
+            first_sample: rows.start,
+            ..layout(rows.len(), m, exclude_self).batch(&values, &label_sets)
+        };
+        let mut ws = Workspace::with_slots(0);
+        let value = kernel.kernel_forward(&batch, &mut ws);
+        // the kernel numbers the block's anchors from 0
+        ws.failed = ws.failed.map(|(id, at)| (id, at.map(|i| rows.start + i)));
+        ws.first_nonfinite_sample = ws.first_nonfinite_sample.map(|i| rows.start + i);
+        super::check_requirements::<K, E>(&ws)?;
+        super::check_loss_value::<K, E>(value, &ws)?;
+        let share = match K::ROW_BLOCKS {
+            RowBlocks::Mean => E::from_usize(rows.len()) / E::from_usize(n),
+            RowBlocks::Sum | RowBlocks::No => E::one(),
+        };
+        if let Some(w) = w {
+            kernel.kernel_backward(&batch, &ws, share, &mut [w]);
+        }
+        Ok(value * share)
+    })
+}
 
 /// Where a similarity matrix came from: passed by the user, or computed by the
 /// similarity op from the named embeddings input.
@@ -280,6 +400,17 @@ where
         });
     }
     check_work(kernel, n, n)?;
+    if let Some(rows) = rows_per_block::<K, E, T>(n, n) {
+        let mut head = block_head(kernel, (n, n), (labels, labels), true);
+        let out = blocks::blocked(
+            embeddings,
+            kernel.metric(),
+            rows,
+            (K::INFO.name, &mut *head),
+        )?;
+        return super::check_loss_value::<K, E>(out.array(), &Workspace::with_slots(0))
+            .map(|()| out);
+    }
     ensure_room_for_similarities::<E, T>(n, n)?;
     forward_similarities(
         kernel,
@@ -346,6 +477,18 @@ where
         });
     }
     check_work(kernel, n, m)?;
+    if let Some(rows) = rows_per_block::<K, E, T>(n, m) {
+        let mut head = block_head(kernel, (n, m), (labels.labels, labels.ref_labels), false);
+        let out = blocks::blocked_with(
+            embeddings,
+            refs,
+            kernel.metric(),
+            rows,
+            (K::INFO.name, &mut *head),
+        )?;
+        return super::check_loss_value::<K, E>(out.array(), &Workspace::with_slots(0))
+            .map(|()| out);
+    }
     ensure_room_for_similarities::<E, T>(n, m)?;
     let s = similarity_with(embeddings, refs, kernel.metric());
     forward_similarities(
@@ -407,3 +550,6 @@ where
         .device()
         .tensor_from_vec(w, *similarities.shape()))
 }
+
+#[cfg(test)]
+mod tests;

@@ -87,6 +87,8 @@
 //! - **Other dtypes.** The fast path covers `f32` and `f64` (the dtypes [`Real`] is
 //!   implemented for); any other `Dtype + Real` falls back to plain loops.
 
+pub mod blocks;
+
 use std::any::Any;
 
 use dfdx::shapes::{Axes2, Dim, Dtype, HasShape, Shape, Unit};
