@@ -2,9 +2,14 @@
 //! generated loss head), measured with a counting global allocator.
 //!
 //! ```text
-//! cargo run --release --example memory_pairs               # N = 4096 and N = 16384
-//! cargo run --release --example memory_pairs -- 1024 2048  # other batch sizes
+//! cargo run --release --example memory_pairs                    # N = 4096 and N = 16384
+//! cargo run --release --example memory_pairs -- 65536           # S alone would be 16 GiB
+//! cargo run --release --example memory_pairs -- 4096 --path whole   # or blocks, auto
 //! ```
+//!
+//! `--path` chooses how the loss reaches its similarity matrix (`losskit::PairsPath`):
+//! `auto` (the default: the whole matrix below 4096 × 4096 entries, blocks of rows from
+//! there on), `whole` or `blocks`. On the block path neither `S` nor `W` exists whole.
 //!
 //! Every heap allocation of the process goes through [`Counting`], which keeps the bytes
 //! currently allocated and the largest value that count has reached. For each batch size
@@ -16,14 +21,15 @@
 //!   `Gradients` hold.
 //!
 //! Each figure is also given in units of `|S| = N² × 4` bytes, the size of one `N × N`
-//! `f32` matrix. The claim checked is that forward + backward holds at most the similarity
-//! matrix, the weight matrix `W = ∂L/∂S` and O(N) row statistics beyond dfdx's own tensors
-//! (the `N × d` gradient of the embeddings and the op's `O(N·d)` saved rows), i.e. a peak of
-//! about `2·|S|`.
+//! `f32` matrix. On the whole-matrix path, forward + backward holds the similarity matrix,
+//! the weight matrix `W = ∂L/∂S` and the loss head's copy of `S` at once (about `3·|S|`);
+//! on the block path, one block of rows of each (`block_rows(N) × N` entries, about 8 MiB)
+//! and `O(N·d)` rows, a small fraction of `|S|` that shrinks as `N` grows. The process's
+//! peak resident set (`VmHWM`) is printed last.
 //!
 //! The gradients are traced with `leaky_trace`, so dfdx keeps every intermediate gradient,
 //! `W` included, in the returned `Gradients`; a model's `alloc_grads` would drop it after
-//! `backward`. dfdx's `Cpu` allocation cache is off (its default), so freed buffers are
+//! `backward` (the block path never creates `W`). dfdx's `Cpu` allocation cache is off (its default), so freed buffers are
 //! returned to the system and do not count.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -31,8 +37,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use dfdx::prelude::*;
+use losskit::core::similarity::blocks::block_rows;
+use losskit::family::pairs::AUTO_BLOCKED_ENTRIES;
 use losskit::prelude::MultiSimilarity;
 use losskit::Loss;
+use losskit::{with_pairs_path, PairsPath};
 
 /// Wraps the system allocator, counting the bytes currently allocated and their peak.
 struct Counting;
@@ -107,7 +116,7 @@ struct Measured {
     seconds: f64,
 }
 
-fn measure(n: usize) -> Measured {
+fn measure(n: usize, path: PairsPath) -> Measured {
     let before_inputs = Counting::current();
     let dev: Cpu = Cpu::seed_from_u64(0);
     let e: Tensor<(usize, usize), f32, Cpu> = dev.sample_normal_like(&(n, DIM));
@@ -117,7 +126,14 @@ fn measure(n: usize) -> Measured {
 
     Counting::reset_peak();
     let start = Instant::now();
-    let out = loss.forward(e.leaky_trace(), &labels);
+    // `blocks`: as many rows per block as the automatic path takes
+    let path = match path {
+        PairsPath::RowBlocks { .. } => PairsPath::RowBlocks {
+            rows: block_rows(n),
+        },
+        other => other,
+    };
+    let out = with_pairs_path(path, || loss.forward(e.leaky_trace(), &labels));
     let forward_peak = Counting::peak() - base;
     let after_forward = Counting::current() - base;
     let grads = out.backward();
@@ -136,24 +152,58 @@ fn measure(n: usize) -> Measured {
     }
 }
 
+/// The process's peak resident set so far (`VmHWM` in `/proc/self/status`), in bytes,
+/// where the system reports it.
+fn peak_rss() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The path `--path` names.
+fn parse_path(name: &str) -> Result<PairsPath, String> {
+    match name {
+        "auto" => Ok(PairsPath::Auto),
+        "whole" => Ok(PairsPath::Materialised),
+        "blocks" => Ok(PairsPath::RowBlocks { rows: 0 }),
+        _ => Err(format!("--path takes auto, whole or blocks, not {name:?}")),
+    }
+}
+
+/// What `path` does at batch size `n` (for MultiSimilarity, which splits by anchors).
+fn describe(path: PairsPath, n: usize) -> &'static str {
+    match path {
+        PairsPath::Materialised => "whole",
+        PairsPath::RowBlocks { .. } => "blocks",
+        PairsPath::Auto if n * n >= AUTO_BLOCKED_ENTRIES => "blocks",
+        PairsPath::Auto => "whole",
+    }
+}
+
 fn main() -> Result<(), String> {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse().map_err(|_| format!("not a batch size: {a:?}")))
-        .collect::<Result<_, _>>()?;
-    let sizes = if sizes.is_empty() {
-        vec![4096, 16384]
-    } else {
-        sizes
-    };
+    let mut sizes = Vec::new();
+    let mut path = PairsPath::Auto;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--path" {
+            path = parse_path(&args.next().ok_or("--path needs a value")?)?;
+        } else {
+            sizes.push(a.parse().map_err(|_| format!("not a batch size: {a:?}"))?);
+        }
+    }
+    if sizes.is_empty() {
+        sizes = vec![4096, 16384];
+    }
     println!(
         "setup: MultiSimilarity::default() (cosine similarity op + generated head), forward + \
          backward from leaky-traced embeddings N × {DIM} f32, N/{PER_CLASS} classes × \
          {PER_CLASS}; bytes counted by a global allocator, above the inputs; |S| = N² × 4 B"
     );
     println!(
-        "{:>6} {:>10} {:>10} {:>20} {:>20} {:>20} {:>20} {:>8}",
+        "{:>6} {:>7} {:>10} {:>10} {:>20} {:>20} {:>20} {:>20} {:>8}",
         "N",
+        "path",
         "|S| MiB",
         "inputs MiB",
         "forward peak",
@@ -163,7 +213,7 @@ fn main() -> Result<(), String> {
         "time"
     );
     for n in sizes {
-        let m = measure(n);
+        let m = measure(n, path);
         let s = (m.n * m.n * 4) as f64;
         let cell = |bytes: usize| {
             format!(
@@ -173,8 +223,9 @@ fn main() -> Result<(), String> {
             )
         };
         println!(
-            "{:>6} {:>10.1} {:>10.2} {:>20} {:>20} {:>20} {:>20} {:>7.2}s",
+            "{:>6} {:>7} {:>10.1} {:>10.2} {:>20} {:>20} {:>20} {:>20} {:>7.2}s",
             m.n,
+            describe(path, n),
             s / MIB,
             m.inputs as f64 / MIB,
             cell(m.forward_peak),
@@ -183,13 +234,17 @@ fn main() -> Result<(), String> {
             cell(m.in_gradients),
             m.seconds
         );
-        let beyond = m.peak as f64 - 2.0 * s;
         println!(
-            "        peak − 2·|S| = {:.2} MiB  (embeddings N × d × 4 B = {:.2} MiB, one row \
-             statistic N × 4 B = {:.3} MiB)",
-            beyond / MIB,
+            "        peak {:.2} MiB against |S| = {:.1} MiB; embeddings N × d × 4 B = {:.2} MiB",
+            m.peak as f64 / MIB,
+            s / MIB,
             (m.n * DIM * 4) as f64 / MIB,
-            (m.n * 4) as f64 / MIB
+        );
+    }
+    if let Some(rss) = peak_rss() {
+        println!(
+            "peak resident set of the process (VmHWM): {:.1} MiB",
+            rss as f64 / MIB
         );
     }
     Ok(())

@@ -9,8 +9,8 @@ pub mod prelude {
     pub use dfdx::prelude::*;
     pub use loss_runtime::losses::*;
     pub use loss_runtime::{
-        loss, standard_normal_draws, ClassCosines, FromLogits, Loss, LossError, Metric, PairLabels,
-        ProjectedCosines, Similarities, WithRefs,
+        loss, standard_normal_draws, with_pairs_path, ClassCosines, FromLogits, Loss, LossError,
+        Metric, PairLabels, PairsPath, ProjectedCosines, Similarities, WithRefs,
     };
 }
 

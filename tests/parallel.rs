@@ -64,3 +64,22 @@ fn pair_losses_over_a_large_batch() {
         (v, out.backward().get(&x).as_vec())
     });
 }
+
+#[test]
+fn pair_losses_in_row_blocks() {
+    // blocks of 64 anchors: the products and the head run on several threads within a block
+    let (n, d) = (300usize, 16usize);
+    let e: Vec<f32> = (0..n * d)
+        .map(|k| ((k * 7907 % 991) as f32 / 991.0) - 0.5)
+        .collect();
+    let labels: Vec<usize> = (0..n).map(|i| i / 4).collect();
+    same_on_any_threads(|| {
+        let dev: Cpu = Default::default();
+        let x = dev.tensor_from_vec(e.clone(), (n, d));
+        let out = with_pairs_path(PairsPath::RowBlocks { rows: 64 }, || {
+            MultiSimilarity::default().forward(x.leaky_trace(), &labels)
+        });
+        let v = out.array();
+        (v, out.backward().get(&x).as_vec())
+    });
+}

@@ -25,16 +25,16 @@
 
 use std::ops::Range;
 
-use dfdx::shapes::{Axes2, Dim, Dtype, HasShape};
-use dfdx::tensor::{Cpu, Merge, PutTape, SplitTape, Tape, Tensor, TensorFrom, TensorFromVec};
-use dfdx::tensor_ops::{PermuteTo, ReshapeTo};
+use dfdx::shapes::{Dim, Dtype, HasShape};
+use dfdx::tensor::{Cpu, Merge, PutTape, SplitTape, Tape, Tensor, TensorFrom};
+use dfdx::tensor_ops::ReshapeTo;
 
-use super::{add_into, product, values, Dense, Metric, Side};
+use super::{add_into, values, Metric, Side};
 use crate::core::real::Real;
 use crate::error::LossError;
 
 /// Entries of `S` per block, when the number of rows is left to the pass.
-pub const BLOCK_ENTRIES: usize = 1 << 21;
+pub const BLOCK_ENTRIES: usize = 1 << 23;
 /// Fewest rows per block, so that each product stays large enough for the GEMM.
 const MIN_ROWS: usize = 16;
 
@@ -56,7 +56,6 @@ struct Pass<'s, E: Dtype> {
     a: &'s Side<E>,
     /// The references; `None` against the anchors themselves.
     b: Option<&'s Side<E>>,
-    dense: Dense<E>,
     dev: Cpu,
     rows: usize,
 }
@@ -76,33 +75,58 @@ impl<E: Dtype + Real> Pass<'_, E> {
         want_a: bool,
         want_b: bool,
     ) -> Result<Sums<E>, LossError> {
-        let (metric, dev, dense) = (self.metric, &self.dev, self.dense);
+        let (metric, dev) = (self.metric, &self.dev);
         let b = self.b.unwrap_or(self.a);
         let (n, m) = (self.a.len, b.len);
         let left = values(&self.a.operand(metric, true, dev));
+        let right = values(&b.operand(metric, false, dev));
         let k = left.len() / n.max(1);
-        let right = b.operand(metric, false, dev);
         let kb = self.a.d + usize::from(metric.is_distance());
-        let b_op = want_a.then(|| dev.tensor_from_vec(b.backward_operand(metric, 0, m), (m, kb)));
-        let mut pa = want_a.then(|| Vec::with_capacity(n * kb));
+        let a_op = want_b.then(|| self.a.backward_operand(metric, 0, n));
+        let b_op = want_a.then(|| b.backward_operand(metric, 0, m));
+        let mut pa = want_a.then(|| vec![E::zero(); n * kb]);
         let mut pb = want_b.then(|| vec![E::zero(); m * kb]);
+        let rows = self.rows.clamp(1, n.max(1));
+        let mut s = vec![E::zero(); rows * m];
+        let mut w = (want_a || want_b).then(|| vec![E::zero(); rows * m]);
         let mut value = E::zero();
-        for i0 in (0..n).step_by(self.rows.max(1)) {
-            let i1 = (i0 + self.rows).min(n);
-            let block = dev.tensor_from_vec(left[i0 * k..i1 * k].to_vec(), (i1 - i0, k));
-            let mut s = values(&product(metric, block, right.clone(), false, dense));
-            if self.b.is_none() && metric.is_distance() {
-                // a row against itself: an exact zero, as the whole-matrix op has it
-                for r in 0..(i1 - i0) {
-                    s[r * m + i0 + r] = E::zero();
+        for i0 in (0..n).step_by(rows) {
+            let i1 = (i0 + rows).min(n);
+            let r = i1 - i0;
+            let s = &mut s[..r * m];
+            // S_b = left[i0..i1] · rightᵀ
+            product_into(
+                s,
+                (r, m, k),
+                (&left[i0 * k..i1 * k], 1, k),
+                (&right, k, 1),
+                false,
+            );
+            if metric.is_distance() {
+                for x in s.iter_mut() {
+                    *x = x.max2(E::zero());
+                }
+                if self.b.is_none() {
+                    // a row against itself: an exact zero, as the whole-matrix op has it
+                    for q in 0..r {
+                        s[q * m + i0 + q] = E::zero();
+                    }
+                }
+                if metric == Metric::Euclidean {
+                    for x in s.iter_mut() {
+                        *x = x.sqrt();
+                    }
                 }
             }
-            let mut w = (want_a || want_b).then(|| vec![E::zero(); s.len()]);
-            value += head(i0..i1, &s, w.as_deref_mut())?;
-            let Some(mut w) = w else { continue };
+            let Some(w) = w.as_mut().map(|w| &mut w[..r * m]) else {
+                value += head(i0..i1, s, None)?;
+                continue;
+            };
+            w.fill(E::zero());
+            value += head(i0..i1, s, Some(&mut *w))?;
             if metric == Metric::Euclidean {
                 // ∂L/∂(squared distance) = ∂L/∂S / (2 S), 0 where S = 0
-                for (w, &s) in w.iter_mut().zip(&s) {
+                for (w, &s) in w.iter_mut().zip(s.iter()) {
                     *w = if s > E::zero() {
                         *w / (s + s)
                     } else {
@@ -110,19 +134,78 @@ impl<E: Dtype + Real> Pass<'_, E> {
                     };
                 }
             }
-            drop(s);
-            let w = dev.tensor_from_vec(w, (i1 - i0, m));
-            if let Some(pb) = &mut pb {
-                let a_op = self.a.backward_operand(metric, i0, i1);
-                let a_op = dev.tensor_from_vec(a_op, (i1 - i0, kb));
-                let wt = w.clone().permute::<_, Axes2<1, 0>>();
-                add_into(pb, &values(&(dense.matmul)(wt, a_op)));
-            }
             if let (Some(pa), Some(b_op)) = (&mut pa, &b_op) {
-                pa.extend(values(&(dense.matmul)(w, b_op.clone())));
+                // P_E[i0..i1] = W_b · R̃
+                let out = &mut pa[i0 * kb..i1 * kb];
+                product_into(out, (r, kb, m), (w, 1, m), (b_op, 1, kb), false);
+            }
+            if let (Some(pb), Some(a_op)) = (&mut pb, &a_op) {
+                // P_R += W_bᵀ · Ẽ[i0..i1]
+                let a_rows = &a_op[i0 * kb..i1 * kb];
+                product_into(pb, (m, kb, r), (w, m, 1), (a_rows, 1, kb), true);
             }
         }
         Ok(Sums { value, pa, pb })
+    }
+}
+
+/// `dst (rows × cols, row-major) (+)= lhs · rhs` through the `gemm` crate, on rayon's
+/// threads, with `lhs` (`rows × inner`) and `rhs` (`inner × cols`) given as `(values,
+/// column stride, row stride)`; `accumulate` adds into `dst` instead of overwriting it.
+fn product_into<E: Real>(
+    dst: &mut [E],
+    (rows, cols, inner): (usize, usize, usize),
+    (lhs, lhs_cs, lhs_rs): (&[E], usize, usize),
+    (rhs, rhs_cs, rhs_rs): (&[E], usize, usize),
+    accumulate: bool,
+) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    let last = |cs: usize, rs: usize, r: usize, c: usize| (r - 1) * rs + (c - 1) * cs;
+    assert!(
+        dst.len() >= rows * cols,
+        "product_into: destination too short"
+    );
+    if inner == 0 {
+        if !accumulate {
+            dst[..rows * cols].fill(E::zero());
+        }
+        return;
+    }
+    assert!(
+        lhs.len() > last(lhs_cs, lhs_rs, rows, inner)
+            && rhs.len() > last(rhs_cs, rhs_rs, inner, cols),
+        "product_into: an operand is too short"
+    );
+    let (one, zero) = (E::one(), E::zero());
+    let stride = |x: usize| x as isize;
+    // SAFETY: the asserts above keep every element the strides reach inside its slice;
+    // `dst` is borrowed mutably and the operands shared, so they do not overlap; `gemm`
+    // reads `dst` only when `accumulate` says so. `E` is `f32` or `f64` (the dtypes
+    // `Real` is implemented for), which `gemm` supports.
+    unsafe {
+        gemm::gemm(
+            rows,
+            cols,
+            inner,
+            dst.as_mut_ptr(),
+            1,
+            stride(cols),
+            accumulate,
+            lhs.as_ptr(),
+            stride(lhs_cs),
+            stride(lhs_rs),
+            rhs.as_ptr(),
+            stride(rhs_cs),
+            stride(rhs_rs),
+            if accumulate { one } else { zero },
+            one,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(rayon::current_num_threads()),
+        );
     }
 }
 
@@ -166,7 +249,6 @@ where
         metric,
         a: &a,
         b: None,
-        dense: Dense::get(),
         dev: dev.clone(),
         rows,
     };
@@ -220,7 +302,6 @@ where
         metric,
         a: &a,
         b: Some(&b),
-        dense: Dense::get(),
         dev: dev.clone(),
         rows,
     };
