@@ -12,7 +12,9 @@
 //! positives). Both sides use the official mining rule with the default hyper-parameters
 //! (α = 2, β = 40, λ = 0.5, ε = 0.1) and cosine similarity. A third benchmark,
 //! `losskit_head_only`, times the generated loss head alone from a ready `S`
-//! (`Similarities`), to show where the generated side's time goes. Each benchmark stops
+//! (`Similarities`), to show where the generated side's time goes; `losskit_whole_matrix`
+//! and `losskit_row_blocks` force each of the generated loss's two paths (`PairsPath`) at
+//! `N ∈ {1024, 4096, 16384}`, 10 s each. Each benchmark stops
 //! after 20 s (`--max-time` overrides it). Ratios are recorded in BENCHMARKS.md.
 //!
 //! Before the benchmarks run, `main` checks on three batches (random and clustered
@@ -38,7 +40,7 @@ use std::time::Duration;
 
 use dfdx::prelude::*;
 use losskit::prelude::MultiSimilarity;
-use losskit::{similarity, Loss, Metric, Similarities};
+use losskit::{similarity, with_pairs_path, Loss, Metric, PairsPath, Similarities};
 
 const SIZES: &[usize] = &[256, 1024, 4096];
 const DIM: usize = 128;
@@ -195,5 +197,34 @@ fn losskit_head_only(bencher: divan::Bencher, &n: &usize) {
     bencher.bench_local(|| {
         loss.forward(Similarities(s.leaky_trace()), labels.as_slice())
             .backward()
+    });
+}
+
+/// The two paths of the generated loss forced (`losskit_generated` takes the automatic
+/// one: the whole matrix below 4096 × 4096 entries, row blocks from there on).
+const PATH_SIZES: &[usize] = &[1024, 4096, 16384];
+
+/// The generated loss on the whole similarity matrix.
+#[divan::bench(args = PATH_SIZES, max_time = 10)]
+fn losskit_whole_matrix(bencher: divan::Bencher, &n: &usize) {
+    let (e, labels) = (embeddings(n, DIM, 0), pk_labels(n));
+    bencher.bench_local(|| {
+        with_pairs_path(PairsPath::Materialised, || {
+            ms_generated(e.leaky_trace(), &labels)
+        })
+        .backward()
+    });
+}
+
+/// The generated loss in row blocks of the automatic size (neither `S` nor `W` whole).
+#[divan::bench(args = PATH_SIZES, max_time = 10)]
+fn losskit_row_blocks(bencher: divan::Bencher, &n: &usize) {
+    let (e, labels) = (embeddings(n, DIM, 0), pk_labels(n));
+    let rows = losskit::core::similarity::blocks::block_rows(n);
+    bencher.bench_local(|| {
+        with_pairs_path(PairsPath::RowBlocks { rows }, || {
+            ms_generated(e.leaky_trace(), &labels)
+        })
+        .backward()
     });
 }
