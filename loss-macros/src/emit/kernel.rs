@@ -995,7 +995,15 @@ impl<'a> KernelCx<'a> {
         args: TokenStream,
     ) -> (TokenStream, TokenStream) {
         let rt = &self.rt;
-        let x86 = quote!(#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]);
+        // a user's crate gets the second build in optimised builds only, which halves the
+        // debug compile time of a `#[loss]`; the runtime's own kernels keep it in every
+        // profile, so that its tests compare the two builds
+        let own = std::env::var("CARGO_CRATE_NAME").is_ok_and(|c| c == "loss_runtime");
+        let x86 = if own {
+            quote!(#[cfg(any(target_arch = "x86", target_arch = "x86_64"))])
+        } else {
+            quote!(#[cfg(all(any(target_arch = "x86", target_arch = "x86_64"), not(debug_assertions)))])
+        };
         let dispatch = quote! {
             #x86
             if #rt::simd::wide() {

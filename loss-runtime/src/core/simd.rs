@@ -10,6 +10,11 @@
 //!
 //! Setting the environment variable `LOSSKIT_PORTABLE` (to anything) before the first
 //! loss call keeps the portable build, for comparison.
+//!
+//! A loss defined outside this crate gets the AVX2 build only where `debug_assertions`
+//! are off (release builds): a second build of every kernel more than doubled the debug
+//! compile time of a `#[loss]`, for speed a debug build does not need. The shipped
+//! losses have both builds in every profile, so the test below compares them.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
