@@ -480,6 +480,26 @@ impl fmt::Display for LossError {
 
 impl std::error::Error for LossError {}
 
+impl LossError {
+    /// [`LossError::NonFiniteGradient`] for the first NaN or infinite element of the
+    /// gradient `g` of `input`, row-major.
+    pub(crate) fn check_gradient<R: crate::core::real::Real>(
+        loss: &'static str,
+        input: &'static str,
+        g: &[R],
+    ) -> Result<(), Self> {
+        match crate::core::parallel::first_nonfinite(g) {
+            Some(index) => Err(Self::NonFiniteGradient {
+                loss,
+                input,
+                index,
+                value: g[index].to_f64(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -134,14 +134,7 @@ fn block_head<'a, K: Kernel, E: Real>(
     exclude_self: bool,
 ) -> Box<blocks::Head<'a, E>> {
     Box::new(move |rows: Range<usize>, s: &[E], w: Option<&mut [E]>| {
-        if let Some(k) = crate::core::parallel::first_nonfinite(s) {
-            return Err(LossError::SimilarityOverflow {
-                input: "embeddings",
-                row: rows.start + k / m.max(1),
-                col: k % m.max(1),
-                value: s[k].to_f64(),
-            });
-        }
+        check_computed_similarities(s, m, rows.start, "embeddings")?;
         let values: [&[E]; 1] = [s];
         let label_sets: [&[usize]; 2] = [&labels[rows.clone()], ref_labels];
         let batch = Batch {
@@ -229,15 +222,27 @@ pub(crate) fn check_similarity_values<R: Real>(
 ) -> Result<(), LossError> {
     match source {
         Source::Given => super::check_finite("similarities", &[s.len() / m.max(1), m], s),
-        Source::ComputedFrom(input) => match crate::core::parallel::first_nonfinite(s) {
-            Some(k) => Err(LossError::SimilarityOverflow {
-                input,
-                row: k / m.max(1),
-                col: k % m.max(1),
-                value: s[k].to_f64(),
-            }),
-            None => Ok(()),
-        },
+        Source::ComputedFrom(input) => check_computed_similarities(s, m, 0, input),
+    }
+}
+
+/// The first non-finite entry of rows `first_row..` of a similarity matrix that the
+/// similarity op computed from `input` (`m` columns), as an overflow at its place in the
+/// whole matrix.
+fn check_computed_similarities<R: Real>(
+    s: &[R],
+    m: usize,
+    first_row: usize,
+    input: &'static str,
+) -> Result<(), LossError> {
+    match crate::core::parallel::first_nonfinite(s) {
+        Some(k) => Err(LossError::SimilarityOverflow {
+            input,
+            row: first_row + k / m.max(1),
+            col: k % m.max(1),
+            value: s[k].to_f64(),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -538,14 +543,7 @@ where
     super::check_loss_value::<K, E>(value, &ws)?;
     let mut w = alloc::try_filled("the pair weights", n * m, E::zero())?;
     kernel.kernel_backward(&b, &ws, E::one(), &mut [&mut w]);
-    if let Some(index) = w.iter().position(|x| !x.is_finite()) {
-        return Err(LossError::NonFiniteGradient {
-            loss: K::INFO.name,
-            input: "similarities",
-            index,
-            value: w[index].to_f64(),
-        });
-    }
+    LossError::check_gradient(K::INFO.name, "similarities", &w)?;
     Ok(similarities
         .device()
         .tensor_from_vec(w, *similarities.shape()))

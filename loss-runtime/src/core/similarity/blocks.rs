@@ -29,7 +29,7 @@ use dfdx::shapes::{Dim, Dtype, HasShape};
 use dfdx::tensor::{Cpu, Merge, PutTape, SplitTape, Tape, Tensor, TensorFrom};
 use dfdx::tensor_ops::ReshapeTo;
 
-use super::{add_into, values, Metric, Side};
+use super::{add_into, squared_distance_weight, values, Metric, Side};
 use crate::core::real::Real;
 use crate::error::LossError;
 
@@ -127,11 +127,7 @@ impl<E: Dtype + Real> Pass<'_, E> {
             if metric == Metric::Euclidean {
                 // ∂L/∂(squared distance) = ∂L/∂S / (2 S), 0 where S = 0
                 for (w, &s) in w.iter_mut().zip(s.iter()) {
-                    *w = if s > E::zero() {
-                        *w / (s + s)
-                    } else {
-                        E::zero()
-                    };
+                    *w = squared_distance_weight(*w, s);
                 }
             }
             if let (Some(pa), Some(b_op)) = (&mut pa, &b_op) {
@@ -209,23 +205,6 @@ fn product_into<E: Real>(
     }
 }
 
-/// The first non-finite element of a gradient, as [`LossError::NonFiniteGradient`].
-fn check_gradient<E: Real>(
-    loss: &'static str,
-    input: &'static str,
-    g: &[E],
-) -> Result<(), LossError> {
-    match g.iter().position(|x| !x.is_finite()) {
-        Some(index) => Err(LossError::NonFiniteGradient {
-            loss,
-            input,
-            index,
-            value: g[index].to_f64(),
-        }),
-        None => Ok(()),
-    }
-}
-
 /// `Σ` of the loss `head` over blocks of rows of `S = metric(E, E)` (the batch against
 /// itself), with its gradient to `embeddings` computed on the way; `loss` names the loss
 /// in errors. See the module docs.
@@ -258,7 +237,7 @@ where
     if let (Some(mut p), Some(pb)) = (sums.pa, sums.pb) {
         add_into(&mut p, &pb);
         let g = a.grad(p);
-        check_gradient(loss, "embeddings", &g)?;
+        LossError::check_gradient(loss, "embeddings", &g)?;
         let (e_ghost, out_ghost) = (e.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {
             let seed = grads.get_or_alloc_mut(&out_ghost)?[0];
@@ -309,10 +288,10 @@ where
     let out: Tensor<(), E, Cpu> = dev.tensor(sums.value);
     if let Some(pa) = sums.pa {
         let ga = a.grad(pa);
-        check_gradient(loss, "embeddings", &ga)?;
+        LossError::check_gradient(loss, "embeddings", &ga)?;
         let gb = sums.pb.map(|pb| b.grad(pb));
         if let Some(gb) = &gb {
-            check_gradient(loss, "ref_embeddings", gb)?;
+            LossError::check_gradient(loss, "ref_embeddings", gb)?;
         }
         let (e_ghost, r_ghost, out_ghost) = (e.ghost(), r.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {

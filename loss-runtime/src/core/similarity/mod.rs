@@ -319,6 +319,17 @@ fn normalise<E: Real>(x: &mut [E]) -> E {
     norm
 }
 
+/// Euclidean's weight of a pair in the products, `∂L/∂(squared distance) = ∂L/∂S / (2 S)`,
+/// from `w = ∂L/∂S` and the distance `s`: `0` where `s = 0` (a row against itself,
+/// duplicate rows).
+fn squared_distance_weight<E: Real>(w: E, s: E) -> E {
+    if s > E::zero() {
+        w / (s + s)
+    } else {
+        E::zero()
+    }
+}
+
 fn add_into<E: Real>(grad: &mut [E], delta: &[E]) {
     for (g, &x) in grad.iter_mut().zip(delta) {
         *g += x;
@@ -599,12 +610,7 @@ impl<E: Dtype + Real> BackwardPass<E> {
         if let Some(s) = &self.dist {
             for (i, w) in (i0..i1).zip(w.chunks_exact_mut(m.max(1))) {
                 for (j, w) in w.iter_mut().enumerate() {
-                    let s = s[[i, j]];
-                    *w = if s > E::zero() {
-                        *w / (s + s)
-                    } else {
-                        E::zero()
-                    };
+                    *w = squared_distance_weight(*w, s[[i, j]]);
                 }
             }
         }

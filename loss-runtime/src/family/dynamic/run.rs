@@ -112,15 +112,7 @@ where
         })
         .collect();
     for grad in &grads {
-        if let Some(index) = grad.values.iter().position(|g| !g.is_finite()) {
-            return Err(LossError::NonFiniteGradient {
-                loss: K::INFO.name,
-                input: grad.input,
-                index,
-                value: grad.values[index],
-            }
-            .into());
-        }
+        LossError::check_gradient(K::INFO.name, grad.input, &grad.values)?;
     }
     Ok(Evaluation { loss, grads })
 }
