@@ -60,6 +60,7 @@ impl FamilyKind {
                 ("pos", Anchored::SameLabel),
                 ("neg", Anchored::OtherLabel),
                 ("others", Anchored::Others),
+                ("same_view", Anchored::SameView),
             ],
             FamilyKind::Scores => &[
                 ("relevant", Anchored::Relevant),
@@ -78,7 +79,7 @@ impl FamilyKind {
                 Role::Targets,
             ],
             FamilyKind::Logits => &[Role::Logits, Role::Labels],
-            FamilyKind::Pairs => &[Role::Similarity, Role::Labels],
+            FamilyKind::Pairs => &[Role::Similarity, Role::Labels, Role::Views],
             FamilyKind::Scores => &[Role::Scores, Role::Relevance],
         }
     }
@@ -139,6 +140,8 @@ impl FamilyKind {
                 "labels",
                 "ref_embeddings",
                 "ref_labels",
+                "views",
+                "ref_views",
             ],
             FamilyKind::Scores => &["scores", "relevance"],
         }
@@ -202,6 +205,18 @@ impl FamilyKind {
                 RawInput {
                     name: "y".into(),
                     storage: Storage::Labels(1),
+                    axes: vec![Domain::Refs],
+                    differentiable: false,
+                },
+                RawInput {
+                    name: "v".into(),
+                    storage: Storage::Labels(2),
+                    axes: vec![Domain::Samples],
+                    differentiable: false,
+                },
+                RawInput {
+                    name: "v".into(),
+                    storage: Storage::Labels(3),
                     axes: vec![Domain::Refs],
                     differentiable: false,
                 },
@@ -380,6 +395,10 @@ pub enum Role {
     Scores,
     /// scores: the 0/1 relevance `r[q][d]`.
     Relevance,
+    /// pairs: the view `v[i]` of a row (`v[j]` of a reference), an index: which
+    /// augmentation of its item a row is, under a `Views` input; 0 for every row of
+    /// another input.
+    Views,
 }
 
 /// The rule of an anchored index set.
@@ -391,6 +410,8 @@ pub enum Anchored {
     OtherLabel,
     /// `others(i)`: every reference but `i` itself (all of them for a separate reference set).
     Others,
+    /// `same_view(i)`: references of `i`'s view, not `i` itself.
+    SameView,
     /// `relevant(q)`: documents with `r[q][d] = 1`.
     Relevant,
     /// `irrelevant(q)`: documents with `r[q][d] = 0`.
@@ -409,6 +430,7 @@ impl Role {
             Role::Similarity => "Similarity",
             Role::Scores => "Scores",
             Role::Relevance => "Relevance",
+            Role::Views => "Views",
         }
     }
 
@@ -451,6 +473,10 @@ pub const X: InputId = InputId(0);
 pub const Y: InputId = InputId(1);
 /// pairs: the references' labels.
 pub const Y_REF: InputId = InputId(2);
+/// pairs: the anchors' views.
+pub const V: InputId = InputId(3);
+/// pairs: the references' views.
+pub const V_REF: InputId = InputId(4);
 
 #[cfg(test)]
 mod tests {

@@ -31,7 +31,9 @@ pub use crate::core::similarity::{similarity, similarity_with, Metric};
 pub use crate::error::LossError;
 pub use crate::family::binary::FromLogits;
 pub use crate::family::class_cosines::{ClassCosines, ProjectedCosines};
-pub use crate::family::pairs::{with_pairs_path, PairLabels, PairsPath, Similarities, WithRefs};
+pub use crate::family::pairs::{
+    with_pairs_path, PairLabels, PairsPath, SelfSupervised, Similarities, Views, WithRefs,
+};
 pub use crate::loss::Loss;
 pub use crate::losses::*;
 pub use loss_macros::loss;
@@ -50,7 +52,7 @@ pub mod __private {
     pub use crate::core::similarity::Metric;
     pub use crate::error::LossError;
     pub use crate::family::declared::{ConstantInput, Declared, LabelInput};
-    pub use crate::family::pairs::{PairLabels, Similarities, WithRefs};
+    pub use crate::family::pairs::{PairLabels, SelfSupervised, Similarities, Views, WithRefs};
     pub use crate::family::{binary, logits, pairs, scores};
     pub use crate::loss::Loss;
     pub use crate::FromLogits;

@@ -83,6 +83,42 @@ pub fn emit(
                 }
             }
 
+            impl<__V, __N, __D, __E, __T> #rt::Loss<#rt::Views<#rt::Tensor<(__V, __N, __D), __E, #rt::Cpu, __T>>, [usize]> for #ident
+            where
+                __V: #rt::Dim,
+                __N: #rt::Dim,
+                __D: #rt::Dim,
+                __E: #rt::Dtype + #rt::Real,
+                __T: #rt::Tape<__E, #rt::Cpu>,
+            {
+                type Output = #rt::Tensor<(), __E, #rt::Cpu, __T>;
+                fn try_forward(
+                    &self,
+                    views: #rt::Views<#rt::Tensor<(__V, __N, __D), __E, #rt::Cpu, __T>>,
+                    item_labels: &[usize],
+                ) -> ::core::result::Result<Self::Output, #rt::LossError> {
+                    #rt::pairs::try_forward_views(self, views.0, ::core::option::Option::Some(item_labels), #rt::Declared::none())
+                }
+            }
+
+            impl<__V, __N, __D, __E, __T> #rt::Loss<#rt::Views<#rt::Tensor<(__V, __N, __D), __E, #rt::Cpu, __T>>, #rt::SelfSupervised> for #ident
+            where
+                __V: #rt::Dim,
+                __N: #rt::Dim,
+                __D: #rt::Dim,
+                __E: #rt::Dtype + #rt::Real,
+                __T: #rt::Tape<__E, #rt::Cpu>,
+            {
+                type Output = #rt::Tensor<(), __E, #rt::Cpu, __T>;
+                fn try_forward(
+                    &self,
+                    views: #rt::Views<#rt::Tensor<(__V, __N, __D), __E, #rt::Cpu, __T>>,
+                    _: &#rt::SelfSupervised,
+                ) -> ::core::result::Result<Self::Output, #rt::LossError> {
+                    #rt::pairs::try_forward_views(self, views.0, ::core::option::Option::None, #rt::Declared::none())
+                }
+            }
+
             impl<'__l, __N, __M, __D, __E, __T, __T2>
                 #rt::Loss<#rt::WithRefs<#rt::Tensor<(__N, __D), __E, #rt::Cpu, __T>, #rt::Tensor<(__M, __D), __E, #rt::Cpu, __T2>>, #rt::PairLabels<'__l>>
                 for #ident
@@ -249,8 +285,9 @@ fn emit_declared(
     quote!(#(#impls)*)
 }
 
-/// The pairs family's forms: embeddings, embeddings with a reference set, and a
-/// similarity matrix with labels or with [`PairLabels`].
+/// The pairs family's forms: embeddings, embeddings with a reference set, views of items
+/// with item labels or self-supervised, and a similarity matrix with labels or with
+/// [`PairLabels`].
 fn pairs_forms(rt: &TokenStream) -> Vec<Form> {
     let matrix = |rows, cols, tape| quote!(#rt::Tensor<(#rows, #cols), __E, #rt::Cpu, #tape>);
     let (n, m, d) = (quote!(__N), quote!(__M), quote!(__D));
@@ -258,6 +295,7 @@ fn pairs_forms(rt: &TokenStream) -> Vec<Form> {
     let embeddings = matrix(&n, &d, &t);
     let refs = matrix(&m, &d, &t2);
     let similarities = matrix(&n, &m, &t);
+    let views = quote!(#rt::Views<#rt::Tensor<(__V, #n, #d), __E, #rt::Cpu, #t>>);
     vec![
         Form {
             generics: quote!(__N, __D,),
@@ -277,6 +315,26 @@ fn pairs_forms(rt: &TokenStream) -> Vec<Form> {
             target: quote!(#rt::PairLabels<'__l>),
             unwrap: quote!(let (__p, __r) = (__p.0, __p.1);),
             call: quote!(#rt::pairs::try_forward_with_refs(self, __p, __r, target, __d)),
+        },
+        Form {
+            generics: quote!(__V, __N, __D,),
+            bounds: quote!(__V: #rt::Dim, __N: #rt::Dim, __D: #rt::Dim,),
+            primary: views.clone(),
+            target: quote!([usize]),
+            unwrap: quote!(let __p = __p.0;),
+            call: quote!(#rt::pairs::try_forward_views(
+                self, __p, ::core::option::Option::Some(target), __d
+            )),
+        },
+        Form {
+            generics: quote!(__V, __N, __D,),
+            bounds: quote!(__V: #rt::Dim, __N: #rt::Dim, __D: #rt::Dim,),
+            primary: views,
+            target: quote!(#rt::SelfSupervised),
+            unwrap: quote!(let __p = __p.0; let _ = target;),
+            call: quote!(#rt::pairs::try_forward_views(
+                self, __p, ::core::option::Option::None, __d
+            )),
         },
         Form {
             generics: quote!(__N, __M,),

@@ -163,9 +163,17 @@ pub fn lower(cx: &Ctxt, def: &LossDef) -> Option<(Program, Vec<HyperSlot>)> {
                 prog.input_names[input_slot(input.role)] = input.name.to_string()
             }
             Role::Labels => {
-                let preset = family.preset_inputs().len();
-                for name in prog.input_names.iter_mut().take(preset).skip(1) {
-                    *name = input.name.to_string();
+                let ids: &[InputId] = match family {
+                    FamilyKind::Pairs => &[family::Y, family::Y_REF],
+                    _ => &[family::Y],
+                };
+                for id in ids {
+                    prog.input_names[id.0 as usize] = input.name.to_string();
+                }
+            }
+            Role::Views => {
+                for id in [family::V, family::V_REF] {
+                    prog.input_names[id.0 as usize] = input.name.to_string();
                 }
             }
             _ => {}
@@ -239,6 +247,7 @@ fn input_slot(role: Role) -> usize {
         | Role::Similarity
         | Role::Scores => 0,
         Role::Targets | Role::Labels | Role::Relevance => 1,
+        Role::Views => family::V.0 as usize,
     }
 }
 

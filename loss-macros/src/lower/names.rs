@@ -173,8 +173,8 @@ impl Lowerer<'_> {
         let axes: &[Domain] = match role {
             Role::Logits => &[Domain::Samples, Domain::Classes],
             Role::Similarity | Role::Scores | Role::Relevance => &[Domain::Samples, Domain::Refs],
-            // a reference's label, `y[j]`
-            Role::Labels
+            // a reference's label or view, `y[j]`, `v[j]`
+            Role::Labels | Role::Views
                 if self.family == FamilyKind::Pairs
                     && matches!(
                         indices.first().map(|e| self.peek_domain(e)),
@@ -183,7 +183,9 @@ impl Lowerer<'_> {
             {
                 &[Domain::Refs]
             }
-            Role::Probs | Role::Amplified | Role::Targets | Role::Labels => &[Domain::Samples],
+            Role::Probs | Role::Amplified | Role::Targets | Role::Labels | Role::Views => {
+                &[Domain::Samples]
+            }
             Role::SoftConfusion => {
                 self.cx.push(diag::confusion_not_indexable(base, &name));
                 return None;
@@ -199,6 +201,10 @@ impl Lowerer<'_> {
                 Val::Index(Ix::Label(family::Y_REF, var))
             }
             Role::Labels => Val::Index(Ix::Label(family::Y, var)),
+            Role::Views if self.prog.vars[var.0 as usize].domain == Domain::Refs => {
+                Val::Index(Ix::Label(family::V_REF, var))
+            }
+            Role::Views => Val::Index(Ix::Label(family::V, var)),
             Role::Similarity | Role::Scores => {
                 Val::Real(self.prog.graph.intern(Op::Input(family::X, ixs)))
             }

@@ -166,6 +166,15 @@ impl Lowerer<'_> {
                 g.intern(Op::And(label, other))
             }
             Anchored::Others => not_self(g),
+            Anchored::SameView => {
+                let view = g.intern(Op::IndexCompare(
+                    Cmp::Eq,
+                    Ix::Label(family::V, anchor),
+                    Ix::Label(family::V_REF, elem),
+                ));
+                let other = not_self(g);
+                g.intern(Op::And(view, other))
+            }
             Anchored::OtherLabel => same(g, Cmp::Ne),
             Anchored::Relevant => relevance(g, Cmp::Gt),
             Anchored::Irrelevant => relevance(g, Cmp::Lt),

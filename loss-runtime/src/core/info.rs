@@ -83,6 +83,7 @@ const fn input(
         needs: None,
         not_with: None,
         needs_a_one: false,
+        zeros_by_default: false,
     }
 }
 
@@ -157,6 +158,20 @@ const PAIRS_INPUTS: &[InputInfo] = &[
         }),
         ..input("ref_labels", "[M]", InputKind::Label, &[sets::REFS])
     },
+    InputInfo {
+        optional: true,
+        zeros_by_default: true,
+        ..input("views", "[N]", InputKind::Label, &[sets::SAMPLES])
+    },
+    InputInfo {
+        optional: true,
+        zeros_by_default: true,
+        defaults_to: Some(DefaultsTo {
+            input: "views",
+            hint: "the views of the batch itself; give `ref_views` [M] for a reference set",
+        }),
+        ..input("ref_views", "[M]", InputKind::Label, &[sets::REFS])
+    },
 ];
 
 /// The inputs of the scores family, in call order.
@@ -229,6 +244,9 @@ pub struct InputInfo {
     pub not_with: Option<Needs>,
     /// Whether at least one element must be 1 (a relevance mask with a relevant document).
     pub needs_a_one: bool,
+    /// For an optional input: whether it is all zeros when left out and nothing stands
+    /// in for it (the pairs family's views: every row is view 0).
+    pub zeros_by_default: bool,
 }
 
 /// An input named by a rule of [`InputInfo`], with what to do, in words.

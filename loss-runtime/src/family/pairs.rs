@@ -47,6 +47,86 @@ pub struct PairLabels<'a> {
     pub ref_labels: &'a [usize],
 }
 
+/// Marks the input of a pairs loss as `V` views of `N` items, a tensor `[V, N, d]`: view
+/// `v` of item `n` is row `v·N + n` of the batch, and `v[i]` in a definition reads a row's
+/// view. Its target is one label per item (`[usize]` of length `N`, shared by the item's
+/// views), or [`SelfSupervised`].
+///
+/// ```
+/// use dfdx::prelude::*;
+/// use loss_runtime::*;
+/// let dev: Cpu = Default::default();
+/// // two augmentations of 4 items, 3 features each
+/// let z: Tensor<Rank3<2, 4, 3>, f64, _> = dev.sample_normal();
+/// let loss = MultiSimilarity::default().forward(Views(z), &SelfSupervised);
+/// assert!(loss.array().is_finite());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Views<T>(pub T);
+
+/// The target of a [`Views`] input whose items have no labels: every item is its own
+/// class, so the positives of a row are the other views of its item (SimCLR's NT-Xent).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SelfSupervised;
+
+/// The label and view of every row of `S` and of every reference, as the kernels read
+/// them (`Batch::labels`, in the family's order).
+struct RowIds {
+    labels: Vec<usize>,
+    ref_labels: Vec<usize>,
+    views: Vec<usize>,
+    ref_views: Vec<usize>,
+}
+
+impl RowIds {
+    /// `ref_labels = None` means the references are the batch, which then shares the
+    /// anchors' `views` (all 0 when `None`); a separate reference set has a single view.
+    fn new(
+        labels: &[usize],
+        ref_labels: Option<&[usize]>,
+        views: Option<&[usize]>,
+    ) -> Result<Self, LossError> {
+        let n = labels.len();
+        let copy = |what, x: &[usize]| alloc::try_map(what, x, |&l| l);
+        let zeros = |what, len| alloc::try_filled(what, len, 0usize);
+        let views = match views {
+            Some(v) => copy("the rows' views", v)?,
+            None => zeros("the rows' views", n)?,
+        };
+        let (ref_labels, ref_views) = match ref_labels {
+            None => (
+                copy("the references' labels", labels)?,
+                copy("the references' views", &views)?,
+            ),
+            Some(r) => (
+                copy("the references' labels", r)?,
+                zeros("the references' views", r.len())?,
+            ),
+        };
+        Ok(Self {
+            labels: copy("the labels", labels)?,
+            ref_labels,
+            views,
+            ref_views,
+        })
+    }
+
+    /// The ids of the anchors `rows` (with every reference), in the family's order.
+    fn rows(&self, rows: Range<usize>) -> [&[usize]; 4] {
+        [
+            &self.labels[rows.clone()],
+            &self.ref_labels,
+            &self.views[rows],
+            &self.ref_views,
+        ]
+    }
+
+    /// The four vectors, in the family's order.
+    fn into_vecs(self) -> Vec<Vec<usize>> {
+        vec![self.labels, self.ref_labels, self.views, self.ref_views]
+    }
+}
+
 /// The inputs of the pairs family, in call order.
 pub const INPUTS: &[InputInfo] = Family::Pairs.inputs();
 
@@ -130,13 +210,13 @@ fn rows_per_block<K: Kernel, E: Dtype, T: Tape<E, Cpu>>(n: usize, m: usize) -> O
 fn block_head<'a, K: Kernel, E: Real>(
     kernel: &'a K,
     (n, m): (usize, usize),
-    (labels, ref_labels): (&'a [usize], &'a [usize]),
+    ids: &'a RowIds,
     exclude_self: bool,
 ) -> Box<blocks::Head<'a, E>> {
     Box::new(move |rows: Range<usize>, s: &[E], w: Option<&mut [E]>| {
         check_computed_similarities(s, m, rows.start, "embeddings")?;
         let values: [&[E]; 1] = [s];
-        let label_sets: [&[usize]; 2] = [&labels[rows.clone()], ref_labels];
+        let label_sets = ids.rows(rows.clone());
         let batch = Batch {
             first_sample: rows.start,
             ..layout(rows.len(), m, exclude_self).batch(&values, &label_sets)
@@ -298,17 +378,18 @@ where
         kernel,
         similarities,
         Source::Given,
-        (labels, ref_labels),
+        (labels, ref_labels, None),
         declared,
     )
 }
 
-/// [`try_forward_similarities`] for a matrix from `source`.
+/// [`try_forward_similarities`] for a matrix from `source`; `views` are the anchors'
+/// views (all 0 when `None`), which a batch against itself shares with its references.
 fn forward_similarities<K, N, M, E, T>(
     kernel: &K,
     similarities: Tensor<(N, M), E, Cpu, T>,
     source: Source,
-    (labels, ref_labels): (&[usize], Option<&[usize]>),
+    (labels, ref_labels, views): (&[usize], Option<&[usize]>, Option<&[usize]>),
     declared: Declared<E>,
 ) -> Result<Tensor<(), E, Cpu, T>, LossError>
 where
@@ -331,13 +412,12 @@ where
     let s = tape::try_elements("a copy of the similarity matrix", &similarities)?;
     check_inputs((n, m), &s, source, labels, ref_labels)?;
     let exclude_self = ref_labels.is_none();
-    let labels = labels.to_vec();
-    let ref_labels = ref_labels.map_or_else(|| labels.clone(), <[usize]>::to_vec);
+    let ids = RowIds::new(labels, ref_labels, views)?;
     super::run(
         kernel,
         (similarities, "similarities"),
         vec![s],
-        vec![labels, ref_labels],
+        ids.into_vecs(),
         layout(n, m, exclude_self),
         declared,
     )
@@ -388,17 +468,88 @@ where
     E: Dtype + Real,
     T: Tape<E, Cpu>,
 {
+    forward_embeddings(kernel, ("embeddings", embeddings), labels, None, declared)
+}
+
+/// Views `[V, N, d]` of `N` items against the batch itself: the rows are laid out view
+/// by view (row `v·N + n` is view `v` of item `n`), so `v[i]` is the row's view and
+/// `pos(i)` the other views of its item. `item_labels` gives each item a class (one per
+/// item, `[N]`, shared by its views: supervised contrastive learning); `None` makes
+/// every item its own class ([`SelfSupervised`]).
+pub fn try_forward_views<K, V, N, D, E, T>(
+    kernel: &K,
+    views: Tensor<(V, N, D), E, Cpu, T>,
+    item_labels: Option<&[usize]>,
+    declared: Declared<E>,
+) -> Result<Tensor<(), E, Cpu, T>, LossError>
+where
+    K: Kernel,
+    V: Dim,
+    N: Dim,
+    D: Dim,
+    E: Dtype + Real,
+    T: Tape<E, Cpu>,
+{
+    let (v, n, d) = (
+        views.shape().0.size(),
+        views.shape().1.size(),
+        views.shape().2.size(),
+    );
+    if v == 0 || n == 0 || d == 0 {
+        return Err(LossError::EmptyBatch { input: "views" });
+    }
+    if let Some(labels) = item_labels.filter(|l| l.len() != n) {
+        return Err(LossError::BatchSizeMismatch {
+            expected_by: "views (one label per item)",
+            expected: n,
+            found_in: "labels",
+            found: labels.len(),
+        });
+    }
+    // the tensor holds `v·n·d` elements, so this does not overflow
+    let rows = v * n;
+    let labels: Vec<usize> = (0..rows)
+        .map(|r| item_labels.map_or(r % n, |l| l[r % n]))
+        .collect();
+    let view_ids: Vec<usize> = (0..rows).map(|r| r / n).collect();
+    // dfdx's reshape copies a tensor that is not contiguous
+    let flat = views
+        .try_reshape_like(&(rows, d))
+        .map_err(|_| LossError::OutOfMemory {
+            what: "the views laid out as rows",
+            bytes: rows
+                .saturating_mul(d)
+                .saturating_mul(std::mem::size_of::<E>()),
+        })?;
+    forward_embeddings(kernel, ("views", flat), &labels, Some(&view_ids), declared)
+}
+
+/// [`try_forward_embeddings`] with the rows' views (all 0 when `None`).
+fn forward_embeddings<K, N, D, E, T>(
+    kernel: &K,
+    (input, embeddings): (&'static str, Tensor<(N, D), E, Cpu, T>),
+    labels: &[usize],
+    views: Option<&[usize]>,
+    declared: Declared<E>,
+) -> Result<Tensor<(), E, Cpu, T>, LossError>
+where
+    K: Kernel,
+    N: Dim,
+    D: Dim,
+    E: Dtype + Real,
+    T: Tape<E, Cpu>,
+{
     kernel.validate_for::<E>()?;
     let (n, d) = (embeddings.shape().0.size(), embeddings.shape().1.size());
     check_embeddings(
-        "embeddings",
+        input,
         n,
         d,
-        &tape::try_elements("a copy of `embeddings`", &embeddings)?,
+        &tape::try_elements("a copy of the embeddings", &embeddings)?,
     )?;
     if labels.len() != n {
         return Err(LossError::BatchSizeMismatch {
-            expected_by: "embeddings",
+            expected_by: input,
             expected: n,
             found_in: "labels",
             found: labels.len(),
@@ -406,7 +557,8 @@ where
     }
     check_work(kernel, n, n)?;
     if let Some(rows) = rows_per_block::<K, E, T>(n, n) {
-        let mut head = block_head(kernel, (n, n), (labels, labels), true);
+        let ids = RowIds::new(labels, None, views)?;
+        let mut head = block_head(kernel, (n, n), &ids, true);
         let out = blocks::blocked(
             embeddings,
             kernel.metric(),
@@ -420,8 +572,8 @@ where
     forward_similarities(
         kernel,
         similarity(embeddings, kernel.metric()),
-        Source::ComputedFrom("embeddings"),
-        (labels, None),
+        Source::ComputedFrom(input),
+        (labels, None, views),
         declared,
     )
 }
@@ -483,7 +635,8 @@ where
     }
     check_work(kernel, n, m)?;
     if let Some(rows) = rows_per_block::<K, E, T>(n, m) {
-        let mut head = block_head(kernel, (n, m), (labels.labels, labels.ref_labels), false);
+        let ids = RowIds::new(labels.labels, Some(labels.ref_labels), None)?;
+        let mut head = block_head(kernel, (n, m), &ids, false);
         let out = blocks::blocked_with(
             embeddings,
             refs,
@@ -500,7 +653,7 @@ where
         kernel,
         s,
         Source::ComputedFrom("embeddings"),
-        (labels.labels, Some(labels.ref_labels)),
+        (labels.labels, Some(labels.ref_labels), None),
         declared,
     )
 }
@@ -533,9 +686,9 @@ where
     let s = tape::try_read("a copy of the similarity matrix", similarities)?;
     check_inputs((n, m), &s, Source::Given, labels, ref_labels)?;
     let exclude_self = ref_labels.is_none();
-    let ref_labels = ref_labels.unwrap_or(labels);
+    let ids = RowIds::new(labels, ref_labels, None)?;
     let values: [&[E]; 1] = [&s];
-    let label_sets: [&[usize]; 2] = [labels, ref_labels];
+    let label_sets = ids.rows(0..n);
     let b = layout(n, m, exclude_self).batch(&values, &label_sets);
     let mut ws = Workspace::default();
     let value = kernel.kernel_forward(&b, &mut ws);
@@ -551,3 +704,6 @@ where
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod views;

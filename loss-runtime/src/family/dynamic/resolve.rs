@@ -63,8 +63,9 @@ impl<'a> Call<'a> {
     }
 
     /// The constant family inputs in the family's order, each with the shape and values
-    /// it takes (a stood-in input takes those of the input standing in for it).
-    pub fn constants(&self) -> Vec<(&'static InputInfo, &'a [usize], &'a [f64])> {
+    /// it takes (a stood-in input takes those of the input standing in for it; one left
+    /// out that is zeros by default takes `None`).
+    pub fn constants(&self) -> Vec<(&'static InputInfo, Option<(&'a [usize], &'a [f64])>)> {
         let given = |info: &InputInfo| {
             let g = self.given.iter().find(|g| std::ptr::eq(g.info, info));
             let by = self.stood_in.iter().find(|s| std::ptr::eq(s.info, info));
@@ -73,8 +74,20 @@ impl<'a> Call<'a> {
         self.spec
             .iter()
             .filter(|info| !info.differentiable)
-            .filter_map(|info| given(info).map(|g| (info, g.shape, g.values)))
+            .filter_map(|info| match given(info) {
+                Some(g) => Some((info, Some((g.shape, g.values)))),
+                None => info.zeros_by_default.then_some((info, None)),
+            })
             .collect()
+    }
+
+    /// The size of the index set of `axis` in this call.
+    pub fn size(&self, axis: Axis) -> usize {
+        match axis {
+            Axis::Samples => self.layout.samples,
+            Axis::Classes => self.layout.classes,
+            Axis::Refs => self.layout.refs,
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 
 use dfdx::prelude::*;
 
+use crate::core::alloc;
 use crate::core::info::{DeclaredInfo, DeclaredRole, InputKind};
 use crate::core::kernel::Kernel;
 use crate::core::real::Real;
@@ -123,7 +124,7 @@ fn described(call: &Call<'_>) -> Vec<DeclaredInfo> {
     let family = call
         .constants()
         .into_iter()
-        .map(|(info, _, _)| info.as_declared());
+        .map(|(info, _)| info.as_declared());
     family
         .chain(call.declared.iter().map(|d| *d.info))
         .collect()
@@ -135,7 +136,14 @@ fn lay_out_constants<E: Dtype + Real>(
     call: &Call<'_>,
     declared: &mut Declared<E>,
 ) -> Result<(), EvalError> {
-    for (info, shape, values) in call.constants() {
+    for (info, given) in call.constants() {
+        let Some((shape, values)) = given else {
+            // left out, zeros by default (labels: the pairs family's views)
+            let dims: Vec<usize> = info.axes.iter().map(|set| call.size(set.axis)).collect();
+            let len = dims.iter().product();
+            declared.labels_as(dims, alloc::try_filled(info.name, len, 0)?);
+            continue;
+        };
         match info.role() {
             DeclaredRole::Labels => {
                 declared.labels_as(shape.to_vec(), to_labels(info.name, values)?)
