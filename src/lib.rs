@@ -10,7 +10,8 @@ pub mod prelude {
     pub use loss_runtime::losses::*;
     pub use loss_runtime::{
         loss, standard_normal_draws, with_pairs_path, ClassCosines, FromLogits, Loss, LossError,
-        Metric, PairLabels, PairsPath, ProjectedCosines, Similarities, WithRefs,
+        Metric, PairLabels, PairsPath, ProjectedCosines, SelfSupervised, Similarities, Views,
+        WithRefs,
     };
 }
 

@@ -138,6 +138,8 @@ static ALL: &[Entry] = &[
     Entry::of::<GpwLiftedStructure>(),
     Entry::of::<ProtoTriplet>(),
     Entry::of::<Icnn>(),
+    Entry::of::<MvInfonce>(),
+    Entry::of::<MvDhel>(),
     // scores
     Entry::of::<MwAuc>(),
     Entry::of::<DexmlDecoupledSoftmax>(),

@@ -311,8 +311,8 @@ static ALL: &[Paper] = &[
         25,
         "A Principled Framework for Multi-View Contrastive Learning",
         2025,
-        &[],
-        NEEDS_VIEWS,
+        &["mv_infonce", "mv_dhel"],
+        "",
     ),
     paper(
         26,

@@ -836,7 +836,7 @@ fn hints_name_the_family_s_own_sets_and_output_kinds() {
     );
     assert_eq!(
         msgs[2],
-        "expected an index set; help: write one of this family's sets, `samples`, `refs`, `pos(i)`, `neg(i)` or `others(i)`, or filter one: `refs.filter(|j| ..)`"
+        "expected an index set; help: write one of this family's sets, `samples`, `refs`, `pos(i)`, `neg(i)`, `others(i)` or `same_view(i)`, or filter one: `refs.filter(|j| ..)`"
     );
     for m in &msgs {
         assert!(!m.contains("classes"), "{m}");

@@ -4,8 +4,10 @@ mod few_shot;
 mod gpw;
 mod icnn;
 mod multi_similarity;
+mod multi_view;
 
 pub use few_shot::*;
 pub use gpw::*;
 pub use icnn::*;
 pub use multi_similarity::*;
+pub use multi_view::*;
