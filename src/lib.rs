@@ -10,8 +10,8 @@ pub mod prelude {
     pub use loss_runtime::losses::*;
     pub use loss_runtime::{
         loss, standard_normal_draws, with_pairs_path, ClassCosines, FromLogits, Loss, LossError,
-        Metric, PairLabels, PairsPath, ProjectedCosines, SelfSupervised, Similarities, Views,
-        WithRefs,
+        Metric, PairLabels, PairsPath, ProjectedCosines, SampleState, SelfSupervised, Similarities,
+        Views, WithIds, WithRefs,
     };
 }
 

@@ -186,8 +186,23 @@ impl LossDef {
                 self.poisoned.push(name);
                 continue;
             };
-            if let Some(kind) = declared_kind(&pt.ty) {
-                match parse_declared(cx, family, name.clone(), kind, &pt.ty) {
+            let state_attr = pt.attrs.iter().find(|a| a.path().is_ident("state"));
+            let kind = declared_kind(&pt.ty);
+            if let (Some(attr), false) = (state_attr, kind == Some(DeclKind::State)) {
+                cx.push(diag::state_attr_without_state(attr));
+                self.poisoned.push(name);
+                continue;
+            }
+            if let Some(kind) = kind {
+                let parsed = parse_declared(cx, family, name.clone(), kind, &pt.ty);
+                let parsed = match (parsed, state_attr) {
+                    (Some(mut d), Some(attr)) => parse_state_init(cx, attr).map(|init| {
+                        d.init = init;
+                        d
+                    }),
+                    (parsed, _) => parsed,
+                };
+                match parsed {
                     Some(_) if family.input_names().contains(&key.as_str()) => {
                         cx.push(diag::declared_name_clash(
                             name.span(),
@@ -234,6 +249,29 @@ impl LossDef {
             }
         }
     }
+}
+
+/// `#[state(init = v)]`: the initial value `v`, a finite number.
+fn parse_state_init(cx: &Ctxt, attr: &syn::Attribute) -> Option<f64> {
+    let mut init = None;
+    let parsed = attr.parse_nested_meta(|meta| {
+        if meta.path.is_ident("init") {
+            let expr: Expr = meta.value()?.parse()?;
+            match finite_number(cx, &expr) {
+                Ok(Some(v)) => init = Some(v),
+                Ok(None) => return Err(meta.error("`init` takes a number, e.g. `init = 1.0`")),
+                Err(()) => return Ok(()),
+            }
+            Ok(())
+        } else {
+            Err(meta.error("unknown `#[state(..)]` option; help: write `#[state(init = 1.0)]`"))
+        }
+    });
+    if let Err(e) = parsed {
+        cx.push(e);
+        return None;
+    }
+    Some(init.unwrap_or(0.0))
 }
 
 /// `Given`, `Traced`, `Mask` or `Index` when `ty` is one of them with generic arguments.
@@ -311,11 +349,16 @@ fn parse_declared(
         ));
         return None;
     }
+    if kind == DeclKind::State && domains != [Domain::Samples] {
+        cx.push(diag::state_axes(ty, family.set_name(Domain::Samples)));
+        return None;
+    }
     Some(DeclaredParam {
         name,
         kind,
         axes: domains,
         indexes,
+        init: 0.0,
     })
 }
 

@@ -334,10 +334,13 @@ pub enum DeclKind {
     Mask,
     /// `Index<axes.., set>`: integer labels into `set`.
     Index,
+    /// `State<samples>`: a value per dataset sample kept across calls, read as a
+    /// constant and written by `update(..)`.
+    State,
 }
 
 impl DeclKind {
-    pub const NAMES: &'static [&'static str] = &["Given", "Traced", "Mask", "Index"];
+    pub const NAMES: &'static [&'static str] = &["Given", "Traced", "Mask", "Index", "State"];
 
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
@@ -345,6 +348,7 @@ impl DeclKind {
             "Traced" => Some(DeclKind::Traced),
             "Mask" => Some(DeclKind::Mask),
             "Index" => Some(DeclKind::Index),
+            "State" => Some(DeclKind::State),
             _ => None,
         }
     }
@@ -363,6 +367,8 @@ pub struct DeclaredParam {
     pub axes: Vec<Domain>,
     /// For `Index`: the set the labels index.
     pub indexes: Option<Domain>,
+    /// For `State`: the value of a sample not updated yet (`#[state(init = ..)]`).
+    pub init: f64,
 }
 
 /// A hyper-parameter the family adds.

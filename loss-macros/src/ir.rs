@@ -514,6 +514,18 @@ pub struct Program {
     pub input_names: Vec<String>,
     /// The messages of the `require(cond, "message")` statements, by id.
     pub requirements: Vec<String>,
+    /// The `update(u[i], value)`s, in the order written: which state each writes and the
+    /// slot holding its new values.
+    pub updates: Vec<StateUpdate>,
+}
+
+/// `update(u[i], value)`: state variable `field` (its position among the definition's
+/// `State` parameters) takes, for each sample `var`, the value of `slot`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateUpdate {
+    pub field: usize,
+    pub slot: SlotId,
+    pub var: VarId,
 }
 
 impl Program {

@@ -270,7 +270,7 @@ mod tests {
                 let values = match d.role {
                     DeclaredRole::Labels => vec![0.0; len],
                     DeclaredRole::Mask => vec![1.0; len],
-                    DeclaredRole::Differentiable | DeclaredRole::Constant => {
+                    DeclaredRole::Differentiable | DeclaredRole::Constant | DeclaredRole::State => {
                         (0..len).map(|k| (k as f64 + 0.5) / len as f64).collect()
                     }
                 };

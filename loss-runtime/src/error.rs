@@ -221,6 +221,30 @@ pub enum LossError {
         /// The value it came out as.
         value: f64,
     },
+    /// A dataset id of a stateful loss's batch not below its dataset size.
+    IdOutOfRange {
+        /// Its position in the batch's ids.
+        position: usize,
+        /// The id.
+        id: usize,
+        /// The loss's dataset size (`with_dataset_size`).
+        samples: usize,
+    },
+    /// A dataset id given twice in one batch of a stateful loss, whose state update for
+    /// that sample would be ill-defined.
+    DuplicateId {
+        /// Its second position in the batch's ids.
+        position: usize,
+        /// The id.
+        id: usize,
+    },
+    /// A saved state given to a loss it does not belong to.
+    StateMismatch {
+        /// The loss and its state variables.
+        expected: String,
+        /// What the state given holds.
+        found: String,
+    },
     /// An input form that only losses of another family take (a
     /// [`ClassCosines`](crate::ClassCosines) passed to a pairs loss).
     WrongFamily {
@@ -423,6 +447,22 @@ impl fmt::Display for LossError {
             } => write!(
                 f,
                 "`{loss}` would run for too long on this batch: {measure} = {work:.3e} exceeds `{limit_name}` = {limit:.3e}; use a smaller batch, or raise `{limit_name}` to run it anyway"
+            ),
+            Self::IdOutOfRange {
+                position,
+                id,
+                samples,
+            } => write!(
+                f,
+                "dataset id {id} (ids[{position}]) is out of range: the loss keeps state for {samples} samples; size it with `with_dataset_size`"
+            ),
+            Self::DuplicateId { position, id } => write!(
+                f,
+                "dataset id {id} appears twice in the batch (again at ids[{position}]): its state would be updated twice; give each sample once"
+            ),
+            Self::StateMismatch { expected, found } => write!(
+                f,
+                "this state does not belong to the loss: it expects {expected}, and got {found}"
             ),
             Self::WrongFamily {
                 loss,

@@ -28,6 +28,7 @@ pub use crate::core::info::{
 pub use crate::core::kernel::Kernel;
 pub use crate::core::real::Real;
 pub use crate::core::similarity::{similarity, similarity_with, Metric};
+pub use crate::core::state::{SampleState, StateCell, StateField, WithIds};
 pub use crate::error::LossError;
 pub use crate::family::binary::FromLogits;
 pub use crate::family::class_cosines::{ClassCosines, ProjectedCosines};
@@ -50,6 +51,7 @@ pub mod __private {
     pub use crate::core::real::{LogSumExp, Real};
     pub use crate::core::simd;
     pub use crate::core::similarity::Metric;
+    pub use crate::core::state::{StateCell, StateInfo, StateUpdate, WithIds};
     pub use crate::error::LossError;
     pub use crate::family::declared::{ConstantInput, Declared, LabelInput};
     pub use crate::family::pairs::{PairLabels, SelfSupervised, Similarities, Views, WithRefs};

@@ -19,7 +19,14 @@ pub fn emit(
     rt: &TokenStream,
     forward: TokenStream,
     backward: TokenStream,
+    state: &super::state::StateApi,
 ) -> TokenStream {
+    let super::state::StateApi {
+        field: state_field,
+        default: state_default,
+        methods: state_methods,
+        ..
+    } = state;
     let vis = &def.item.vis;
     let fn_name = def.item.sig.ident.to_string();
     let docs = &def.docs;
@@ -165,7 +172,7 @@ pub fn emit(
     };
     let default_impl = quote! {
         impl ::core::default::Default for #ident {
-            fn default() -> Self { Self { #(#defaults)* #metric_default } }
+            fn default() -> Self { Self { #(#defaults)* #metric_default #state_default } }
         }
     };
     quote! {
@@ -175,6 +182,7 @@ pub fn emit(
         #vis struct #ident {
             #(#fields)*
             #metric_field
+            #state_field
         }
 
         #default_impl
@@ -190,6 +198,7 @@ pub fn emit(
 
             #(#setters)*
             #metric_setter
+            #state_methods
         }
 
         // the definition's literals are the user's math (π written out, say): not ours to lint
@@ -310,6 +319,7 @@ fn declared_info(
         DeclKind::Traced => quote!(Differentiable),
         DeclKind::Mask => quote!(Mask),
         DeclKind::Index => quote!(Labels),
+        DeclKind::State => quote!(State),
     };
     let axes: Vec<TokenStream> = d.axes.iter().map(|a| set(*a)).collect();
     let indexes = match d.indexes {

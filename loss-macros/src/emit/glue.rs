@@ -229,6 +229,9 @@ struct Form {
     target: TokenStream,
     unwrap: TokenStream,
     call: TokenStream,
+    /// For a loss with state: the dataset id of every sample (`__row_ids`) from the ids
+    /// given (`__ids`, one per item of a `Views` input, one per sample otherwise).
+    row_ids: TokenStream,
 }
 
 /// The `Loss` impls of a loss with declared inputs: the family's primary input and the
@@ -248,6 +251,7 @@ fn emit_declared(
         target,
         unwrap,
         call,
+        row_ids: per_sample_ids(),
     };
     let none = TokenStream::new;
     let forms = match family {
@@ -285,6 +289,11 @@ fn emit_declared(
     quote!(#(#impls)*)
 }
 
+/// For a loss with state: one dataset id per sample, as given.
+fn per_sample_ids() -> TokenStream {
+    quote!(let __row_ids: &[usize] = __ids;)
+}
+
 /// The pairs family's forms: embeddings, embeddings with a reference set, views of items
 /// with item labels or self-supervised, and a similarity matrix with labels or with
 /// [`PairLabels`].
@@ -304,6 +313,7 @@ fn pairs_forms(rt: &TokenStream) -> Vec<Form> {
             target: quote!([usize]),
             unwrap: TokenStream::new(),
             call: quote!(#rt::pairs::try_forward_embeddings(self, __p, target, __d)),
+            row_ids: per_sample_ids(),
         },
         Form {
             generics: quote!('__l, __N, __M, __D, __TRefs,),
@@ -315,6 +325,7 @@ fn pairs_forms(rt: &TokenStream) -> Vec<Form> {
             target: quote!(#rt::PairLabels<'__l>),
             unwrap: quote!(let (__p, __r) = (__p.0, __p.1);),
             call: quote!(#rt::pairs::try_forward_with_refs(self, __p, __r, target, __d)),
+            row_ids: per_sample_ids(),
         },
         Form {
             generics: quote!(__V, __N, __D,),
@@ -325,6 +336,10 @@ fn pairs_forms(rt: &TokenStream) -> Vec<Form> {
             call: quote!(#rt::pairs::try_forward_views(
                 self, __p, ::core::option::Option::Some(target), __d
             )),
+            row_ids: quote! {
+                let __row_ids = #rt::pairs::view_row_ids(&__p, __ids)?;
+                let __row_ids: &[usize] = &__row_ids;
+            },
         },
         Form {
             generics: quote!(__V, __N, __D,),
@@ -335,6 +350,10 @@ fn pairs_forms(rt: &TokenStream) -> Vec<Form> {
             call: quote!(#rt::pairs::try_forward_views(
                 self, __p, ::core::option::Option::None, __d
             )),
+            row_ids: quote! {
+                let __row_ids = #rt::pairs::view_row_ids(&__p, __ids)?;
+                let __row_ids: &[usize] = &__row_ids;
+            },
         },
         Form {
             generics: quote!(__N, __M,),
@@ -345,6 +364,7 @@ fn pairs_forms(rt: &TokenStream) -> Vec<Form> {
             call: quote!(#rt::pairs::try_forward_similarities(
                 self, __p, target, ::core::option::Option::None, __d
             )),
+            row_ids: per_sample_ids(),
         },
         Form {
             generics: quote!('__l, __N, __M,),
@@ -355,6 +375,7 @@ fn pairs_forms(rt: &TokenStream) -> Vec<Form> {
             call: quote!(#rt::pairs::try_forward_similarities(
                 self, __p, target.labels, ::core::option::Option::Some(target.ref_labels), __d
             )),
+            row_ids: per_sample_ids(),
         },
     ]
 }
@@ -389,6 +410,16 @@ fn declared_impl(
                 params.push(a);
                 steps.push(quote!(__d.labels(#arg)?;));
             }
+            DeclKind::State => {
+                let field = declared[..k]
+                    .iter()
+                    .filter(|d| d.kind == DeclKind::State)
+                    .count();
+                steps.push(quote!(__d.constant(self.state.gather::<__E>(#field, &__row_ids))?;));
+                // not passed by the user
+                names.pop();
+                continue;
+            }
             DeclKind::Traced => {
                 let s = quote::format_ident!("__S{}", k);
                 let t = quote::format_ident!("__T{}", k);
@@ -409,7 +440,47 @@ fn declared_impl(
         target,
         unwrap,
         call,
+        row_ids,
     } = form;
+    if declared.iter().any(|d| d.kind == DeclKind::State) {
+        // the user passes the inputs that are not state, with the batch's dataset ids
+        let (input, take) = if types.is_empty() {
+            (quote!(#primary), quote!(let __p = __x;))
+        } else {
+            (
+                quote!((#primary, #(#types),*)),
+                quote!(let (__p, #(#names),*) = __x;),
+            )
+        };
+        return quote! {
+            impl<'__ids, #generics __E, __T, #(#params),*> #rt::Loss<#rt::WithIds<'__ids, #input>, #target> for #ident
+            where
+                __E: #rt::Dtype + #rt::Real,
+                __T: #rt::Tape<__E, #rt::Cpu>,
+                #form_bounds
+                #(#bounds,)*
+            {
+                type Output = #rt::Tensor<(), __E, #rt::Cpu, __T>;
+                fn try_forward(
+                    &self,
+                    input: #rt::WithIds<'__ids, #input>,
+                    target: &#target,
+                ) -> ::core::result::Result<Self::Output, #rt::LossError> {
+                    let #rt::WithIds(__x, __ids) = input;
+                    #take
+                    self.state.check_ids(__ids)?;
+                    let mut __d = #rt::Declared::<__E>::of::<Self>();
+                    #unwrap
+                    #row_ids
+                    let __updates = __d.with_updates(__row_ids.len());
+                    #(#steps)*
+                    let __out = #call?;
+                    self.state.scatter(&__row_ids, &__updates.borrow());
+                    ::core::result::Result::Ok(__out)
+                }
+            }
+        };
+    }
     quote! {
         impl<#generics __E, __T, #(#params),*> #rt::Loss<(#primary, #(#types),*), #target> for #ident
         where

@@ -1379,7 +1379,8 @@ pub fn local_slots(prog: &Program) -> Vec<Option<SlotId>> {
     (0..n)
         .map(|t| {
             let tid = SlotId(t as u16);
-            if tid == prog.root() {
+            // the root, and the new values of a state, which the runtime reads whole
+            if tid == prog.root() || prog.updates.iter().any(|u| u.slot == tid) {
                 return None;
             }
             match readers[t].as_slice() {

@@ -5,6 +5,7 @@ mod api;
 mod glue;
 mod kernel;
 mod row_blocks;
+mod state;
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -50,7 +51,9 @@ pub fn emit(
     );
     let (forward, forward_wide) = kcx.forward();
     let row_blocks = row_blocks::constant(prog, family, !def.declared.is_empty(), &rt);
-    let forward = quote!(#forward #row_blocks);
+    let state = state::emit(def, prog, &rt);
+    let state_consts = &state.consts;
+    let forward = quote!(#forward #row_blocks #state_consts);
     let (backward, backward_wide) = kcx.backward();
     let api = api::emit(
         def,
@@ -62,6 +65,7 @@ pub fn emit(
         &rt,
         forward,
         backward,
+        &state,
     );
     let glue = glue::emit(family, &def.declared, &ident, &rt);
     let wide = if forward_wide.is_empty() {

@@ -27,6 +27,9 @@ impl Lowerer<'_> {
         if name == "len" {
             return self.len(call);
         }
+        if name == "update" {
+            return self.update(call, &args);
+        }
         let is_reduction = args.len() == 2 && matches!(args[1], Expr::Closure(_));
         // `sum(set, |k| .., extra)`: the closure is there, the rest is too much
         let extra_arguments = args.len() > 2 && matches!(args[1], Expr::Closure(_));

@@ -23,6 +23,7 @@ mod prelude;
 mod reductions;
 mod require;
 mod sets;
+mod state;
 #[cfg(test)]
 pub(crate) mod tests;
 mod values;

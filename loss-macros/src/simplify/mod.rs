@@ -32,6 +32,7 @@ pub fn map_bottom_up(prog: Program, mut f: impl FnMut(&mut Program, NodeId) -> N
         hyper_names: old.hyper_names.clone(),
         input_names: old.input_names.clone(),
         requirements: old.requirements.clone(),
+        updates: old.updates.clone(),
     };
     let mut map: HashMap<NodeId, NodeId> = HashMap::new();
     // Slots are rebuilt as their nodes are reached; a slot only reads earlier slots, and

@@ -322,6 +322,9 @@ pub enum DeclaredRole {
     Mask,
     /// `Index<.., set>`: integer labels into a set.
     Labels,
+    /// `State<samples>`: the loss's own per-sample state, a constant in a call (the
+    /// generated loss passes it; `losskit eval` takes it by name).
+    State,
 }
 
 impl DeclaredRole {
@@ -332,6 +335,7 @@ impl DeclaredRole {
             DeclaredRole::Constant => "constant",
             DeclaredRole::Mask => "mask",
             DeclaredRole::Labels => "labels",
+            DeclaredRole::State => "state",
         }
     }
 }

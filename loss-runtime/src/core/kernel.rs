@@ -122,6 +122,12 @@ pub trait Kernel: Clone + Send + Sync + 'static {
     /// Whether the loss splits over blocks of anchors (pairs family only).
     const ROW_BLOCKS: RowBlocks = RowBlocks::No;
 
+    /// The loss's per-sample state variables (`u: State<samples>`), in declaration order.
+    const STATE: &'static [crate::core::state::StateInfo] = &[];
+
+    /// Where the forward pass leaves each `update(u[i], ..)`'s new values.
+    const STATE_UPDATES: &'static [crate::core::state::StateUpdate] = &[];
+
     /// Checks every hyper-parameter against its declared constraint.
     fn validate(&self) -> Result<(), LossError>;
 

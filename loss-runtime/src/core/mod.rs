@@ -11,4 +11,5 @@ pub mod parallel;
 pub mod real;
 pub mod simd;
 pub mod similarity;
+pub mod state;
 pub mod tape;

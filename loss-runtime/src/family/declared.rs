@@ -96,7 +96,14 @@ pub struct Declared<E: Dtype> {
     args: Vec<Data<E>>,
     /// One per `Traced` input, in order; `None` for one passed without a tape.
     sinks: Vec<Option<Sink<E>>>,
+    /// For a loss with state: the number of dataset ids the call gave, and where the
+    /// forward pass leaves the new state values.
+    updates: Option<(usize, Updates)>,
 }
+
+/// The new values of a loss's state variables that a forward pass leaves: `(variable,
+/// one value per sample, or one for the batch)` per `update(..)`.
+pub type Updates = std::rc::Rc<std::cell::RefCell<Vec<(usize, Vec<f64>)>>>;
 
 impl<E: Dtype> Declared<E> {
     /// No declared inputs (the families' own impls).
@@ -105,7 +112,21 @@ impl<E: Dtype> Declared<E> {
             infos: Vec::new(),
             args: Vec::new(),
             sinks: Vec::new(),
+            updates: None,
         }
+    }
+
+    /// Asks the forward pass for the new state values of a call that gave `ids` dataset
+    /// ids (one per sample, checked against the batch).
+    pub fn with_updates(&mut self, ids: usize) -> Updates {
+        let updates = Updates::default();
+        self.updates = Some((ids, updates.clone()));
+        updates
+    }
+
+    /// The request of [`Declared::with_updates`], taken out.
+    pub(crate) fn take_updates(&mut self) -> Option<(usize, Updates)> {
+        self.updates.take()
     }
 
     /// Collects the declared inputs of `K`.
@@ -219,7 +240,9 @@ impl<E: Dtype> Declared<E> {
             Axis::Refs => sizes.refs,
         };
         let mut traced = Vec::new();
-        let Self { infos, args, sinks } = self;
+        let Self {
+            infos, args, sinks, ..
+        } = self;
         for (info, arg) in infos.iter().zip(args) {
             let expected: Vec<usize> = info.axes.iter().map(|a| size(a.axis)).collect();
             match arg {

@@ -86,7 +86,7 @@ pub(crate) fn run<K, S, E, T>(
     mut values: Vec<tape::Elements<E>>,
     mut labels: Vec<Vec<usize>>,
     layout: Layout,
-    declared: Declared<E>,
+    mut declared: Declared<E>,
 ) -> Result<Tensor<(), E, Cpu, T>, LossError>
 where
     K: Kernel,
@@ -94,6 +94,17 @@ where
     E: Dtype + Real,
     T: Tape<E, Cpu>,
 {
+    let updates = declared.take_updates();
+    if let Some((ids, _)) = &updates {
+        if *ids != layout.samples {
+            return Err(LossError::BatchSizeMismatch {
+                expected_by: input_name,
+                expected: layout.samples,
+                found_in: "ids",
+                found: *ids,
+            });
+        }
+    }
     let traced = declared.lay_out(&layout, input_name, &mut values, &mut labels)?;
     let mut ws = Workspace::default();
     let value = {
@@ -103,6 +114,13 @@ where
     };
     check_requirements::<K, E>(&ws)?;
     check_loss_value::<K, E>(value, &ws)?;
+    if let Some((_, sink)) = updates {
+        let mut sink = sink.borrow_mut();
+        for u in K::STATE_UPDATES {
+            let values: Vec<f64> = ws.slots[u.slot].iter().map(|&v| Real::to_f64(v)).collect();
+            sink.push((u.field, values));
+        }
+    }
     if !T::OWNS_TAPE {
         return Ok(tape::attach(input, value, |_: E, _: &mut [E]| {}));
     }

@@ -468,7 +468,7 @@ where
     E: Dtype + Real,
     T: Tape<E, Cpu>,
 {
-    forward_embeddings(kernel, ("embeddings", embeddings), labels, None, declared)
+    forward_embeddings(kernel, "embeddings", embeddings, labels, None, declared)
 }
 
 /// Views `[V, N, d]` of `N` items against the batch itself: the rows are laid out view
@@ -521,13 +521,36 @@ where
                 .saturating_mul(d)
                 .saturating_mul(std::mem::size_of::<E>()),
         })?;
-    forward_embeddings(kernel, ("views", flat), &labels, Some(&view_ids), declared)
+    forward_embeddings(kernel, "views", flat, &labels, Some(&view_ids), declared)
+}
+
+/// The dataset id of every row of a [`Views`] batch of a loss with state: `ids` names
+/// the `N` items, and row `v·N + n` is item `n`'s.
+pub fn view_row_ids<V: Dim, N: Dim, D: Dim, E: Dtype, T>(
+    views: &Tensor<(V, N, D), E, Cpu, T>,
+    ids: &[usize],
+) -> Result<Vec<usize>, LossError> {
+    let (v, n) = (views.shape().0.size(), views.shape().1.size());
+    if ids.len() != n {
+        return Err(LossError::BatchSizeMismatch {
+            expected_by: "views (one id per item)",
+            expected: n,
+            found_in: "ids",
+            found: ids.len(),
+        });
+    }
+    let mut rows = alloc::try_filled("the rows' dataset ids", v * n, 0)?;
+    for (r, id) in rows.iter_mut().enumerate() {
+        *id = ids[r % n];
+    }
+    Ok(rows)
 }
 
 /// [`try_forward_embeddings`] with the rows' views (all 0 when `None`).
 fn forward_embeddings<K, N, D, E, T>(
     kernel: &K,
-    (input, embeddings): (&'static str, Tensor<(N, D), E, Cpu, T>),
+    input: &'static str,
+    embeddings: Tensor<(N, D), E, Cpu, T>,
     labels: &[usize],
     views: Option<&[usize]>,
     declared: Declared<E>,

@@ -26,6 +26,10 @@ pub(super) struct DeclaredGiven<'a> {
     pub values: &'a [f64],
 }
 
+/// A constant family input of a call: its description, and its shape and values (`None`
+/// for one left out that is zeros by default).
+pub(super) type Constant<'a> = (&'static InputInfo, Option<(&'a [usize], &'a [f64])>);
+
 /// A family input left out, and the given input that stands in for it.
 pub(super) struct StoodIn {
     pub info: &'static InputInfo,
@@ -65,7 +69,7 @@ impl<'a> Call<'a> {
     /// The constant family inputs in the family's order, each with the shape and values
     /// it takes (a stood-in input takes those of the input standing in for it; one left
     /// out that is zeros by default takes `None`).
-    pub fn constants(&self) -> Vec<(&'static InputInfo, Option<(&'a [usize], &'a [f64])>)> {
+    pub fn constants(&self) -> Vec<Constant<'a>> {
         let given = |info: &InputInfo| {
             let g = self.given.iter().find(|g| std::ptr::eq(g.info, info));
             let by = self.stood_in.iter().find(|s| std::ptr::eq(s.info, info));

@@ -183,7 +183,7 @@ where
                 primary = declared.traced_as(primary, x.leaky_trace(), dims)?;
                 reads.push((x, name, g.shape));
             }
-            DeclaredRole::Constant | DeclaredRole::Mask => {
+            DeclaredRole::Constant | DeclaredRole::Mask | DeclaredRole::State => {
                 declared.values(dims, to_real(g.values)?);
             }
             DeclaredRole::Labels => declared.labels_as(dims, to_labels(name, g.values)?),

@@ -68,32 +68,21 @@ where
     (value, g.get(&t).as_vec())
 }
 
+/// Views on a tape, and the loss they give.
+type TracedViews = Views<Tensor<(usize, usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>>;
+type Traced0 = Tensor<(), f64, Cpu, OwnedTape<f64, Cpu>>;
+
 /// A pairs loss on a dynamic views tensor with either target.
 trait Loss3 {
-    fn run(
-        &self,
-        views: Views<Tensor<(usize, usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>>,
-        labels: Option<&[usize]>,
-    ) -> Result<Tensor<(), f64, Cpu, OwnedTape<f64, Cpu>>, LossError>;
+    fn run(&self, views: TracedViews, labels: Option<&[usize]>) -> Result<Traced0, LossError>;
 }
 
 impl<L> Loss3 for L
 where
-    L: crate::Loss<
-            Views<Tensor<(usize, usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>>,
-            [usize],
-            Output = Tensor<(), f64, Cpu, OwnedTape<f64, Cpu>>,
-        > + crate::Loss<
-            Views<Tensor<(usize, usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>>,
-            SelfSupervised,
-            Output = Tensor<(), f64, Cpu, OwnedTape<f64, Cpu>>,
-        >,
+    L: crate::Loss<TracedViews, [usize], Output = Traced0>
+        + crate::Loss<TracedViews, SelfSupervised, Output = Traced0>,
 {
-    fn run(
-        &self,
-        views: Views<Tensor<(usize, usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>>,
-        labels: Option<&[usize]>,
-    ) -> Result<Tensor<(), f64, Cpu, OwnedTape<f64, Cpu>>, LossError> {
+    fn run(&self, views: TracedViews, labels: Option<&[usize]>) -> Result<Traced0, LossError> {
         match labels {
             Some(l) => self.try_forward(views, l),
             None => self.try_forward(views, &SelfSupervised),

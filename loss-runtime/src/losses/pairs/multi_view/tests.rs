@@ -133,9 +133,9 @@ fn mv_infonce_is_nonnegative_and_both_ignore_the_order_of_items_views_and_row_sc
     let items = rng.permutation(n);
     let views = rng.permutation(k);
     let mut moved = vec![0.0; z.len()];
-    for l in 0..k {
-        for m in 0..n {
-            let (from, to) = ((l * n + m) * d, (views[l] * n + items[m]) * d);
+    for (l, &view) in views.iter().enumerate() {
+        for (m, &item) in items.iter().enumerate() {
+            let (from, to) = ((l * n + m) * d, (view * n + item) * d);
             let scale = 1.0 + (l + m) as f64;
             for c in 0..d {
                 moved[to + c] = scale * z[from + c];
