@@ -140,6 +140,7 @@ static ALL: &[Entry] = &[
     Entry::of::<Icnn>(),
     Entry::of::<MvInfonce>(),
     Entry::of::<MvDhel>(),
+    Entry::of::<IsogclrUnimodal>(),
     // scores
     Entry::of::<MwAuc>(),
     Entry::of::<DexmlDecoupledSoftmax>(),

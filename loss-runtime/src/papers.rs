@@ -290,8 +290,8 @@ static ALL: &[Paper] = &[
         "Not All Semantics are Created Equal: Contrastive Self-supervised Learning with \
          Automatic Temperature Individualization (iSogCLR)",
         2023,
-        &[],
-        NEEDS_VIEWS,
+        &["isogclr_unimodal"],
+        "the bimodal (CLIP) variant with its running maxima, and LibAUC's GCLoss_v1 variant: each is one more #[loss] over the same state",
     ),
     no_loss(
         23,

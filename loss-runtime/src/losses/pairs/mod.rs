@@ -3,11 +3,13 @@
 mod few_shot;
 mod gpw;
 mod icnn;
+mod isogclr;
 mod multi_similarity;
 mod multi_view;
 
 pub use few_shot::*;
 pub use gpw::*;
 pub use icnn::*;
+pub use isogclr::*;
 pub use multi_similarity::*;
 pub use multi_view::*;
