@@ -138,6 +138,13 @@ static ALL: &[Entry] = &[
     Entry::of::<GpwLiftedStructure>(),
     Entry::of::<ProtoTriplet>(),
     Entry::of::<Icnn>(),
+    Entry::of::<NtXent>(),
+    Entry::of::<InfoNce>(),
+    Entry::of::<SimpleContrastive>(),
+    Entry::of::<HardContrastive>(),
+    Entry::of::<HardSimpleContrastive>(),
+    Entry::of::<Uniformity>(),
+    Entry::of::<Tolerance>(),
     // scores
     Entry::of::<MwAuc>(),
     Entry::of::<DexmlDecoupledSoftmax>(),

@@ -1,10 +1,12 @@
 //! Losses over the pairs of a batch (the `pairs` family): pair mining and pair weighting.
 
+mod contrastive;
 mod few_shot;
 mod gpw;
 mod icnn;
 mod multi_similarity;
 
+pub use contrastive::*;
 pub use few_shot::*;
 pub use gpw::*;
 pub use icnn::*;
