@@ -297,6 +297,31 @@ fn nt_xent_matches_pml_values() {
     }
 }
 
+/// PML's `NTXentLoss` with a reference set (`ref_emb`, `ref_labels`: three keys and a
+/// queue of two), float64: NT-Xent, and InfoNCE at the same τ (one positive per anchor),
+/// against the values `benches/pytorch_nt_xent.py --check` prints.
+#[test]
+fn nt_xent_and_info_nce_with_a_queue_match_pml_values() {
+    let q = [0.5, -0.25, 1.0, -1.0, 0.75, 0.125, 0.25, 0.5, -0.5];
+    let r = [
+        0.625, -0.125, 0.875, //
+        -0.75, 1.0, 0.0, //
+        0.0, 0.375, -0.625, //
+        1.0, 0.25, 0.5, //
+        0.125, -1.0, 0.25,
+    ];
+    let labels = PairLabels {
+        labels: &[0, 1, 2],
+        ref_labels: &[0, 1, 2, 3, 4],
+    };
+    for (tau, pml) in [(0.07, 0.007448096953340815), (0.2, 0.13154004606446867)] {
+        let nt = refs_value::<f64, _>(&NtXent::new().with_tau(tau), &q, &r, 3, &labels).unwrap();
+        assert_close(nt, pml, 1e-12, 0.0, &format!("nt_xent, τ = {tau}"));
+        let info = refs_value::<f64, _>(&InfoNce::new().with_tau(tau), &q, &r, 3, &labels).unwrap();
+        assert_close(info, pml, 1e-12, 0.0, &format!("info_nce, τ = {tau}"));
+    }
+}
+
 /// Batches without a positive pair give 0; a single class (no negative anywhere) gives 0,
 /// as PML's zero loss; both with a zero gradient.
 #[test]
