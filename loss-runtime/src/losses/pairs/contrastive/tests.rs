@@ -57,13 +57,12 @@ fn naive_nt_xent(p: &Pairs, tau: f64) -> f64 {
     }
 }
 
+/// Which of anchor `i`'s negatives a naive loss keeps: `keep(p, i, negatives)`.
+type Keep<'a> = &'a dyn Fn(&Pairs, usize, &[usize]) -> Vec<usize>;
+
 /// The per-anchor contrastive loss over the negatives `keep(i, negs)`: the mean over the
 /// anchor's positives, then over all `n` anchors.
-fn naive_per_anchor(
-    p: &Pairs,
-    tau: f64,
-    keep: &dyn Fn(&Pairs, usize, &[usize]) -> Vec<usize>,
-) -> f64 {
+fn naive_per_anchor(p: &Pairs, tau: f64, keep: Keep) -> f64 {
     let mut total = 0.0;
     for i in 0..p.n {
         let (pos, neg) = sets(p, i);
@@ -370,11 +369,11 @@ fn info_nce_gradient_identities() {
         let row = &s[i * m..(i + 1) * m];
         let z: f64 = row.iter().map(|x| (x / tau).exp()).sum();
         let p: Vec<f64> = row.iter().map(|x| (x / tau).exp() / z).collect();
-        for k in 0..m {
+        for (k, &pk) in p.iter().enumerate() {
             let want = if k == i {
-                -(1.0 - p[i]) / (tau * n as f64)
+                -(1.0 - pk) / (tau * n as f64)
             } else {
-                p[k] / (tau * n as f64)
+                pk / (tau * n as f64)
             };
             assert_close(w[i * m + k], want, 1e-12, 1e-15, &format!("w[{i}][{k}]"));
         }
@@ -523,9 +522,9 @@ fn hard_keeps_the_k_most_similar_negatives() {
     ] {
         let loss = HardContrastive::new().with_k_hard(k);
         let (v, g) = sim_value_and_grad::<f64, _>(&loss, &s, &y, Some(&ry));
-        for j in 1..5 {
-            assert_eq!(g[j] != 0.0, kept.contains(&j), "k = {k}: g = {g:?}");
-            assert!(g[j] >= 0.0);
+        for (j, &gj) in g.iter().enumerate().skip(1) {
+            assert_eq!(gj != 0.0, kept.contains(&j), "k = {k}: g = {g:?}");
+            assert!(gj >= 0.0);
         }
         assert!(g[0] < 0.0);
         assert!(v < last, "k = {k}: {v} ≥ {last}");
@@ -663,9 +662,9 @@ fn uniformity_known_values() {
         })
         .collect();
     let (mut total, mut pairs) = (0.0, 0.0);
-    for i in 0..n {
-        for j in i + 1..n {
-            let d2: f64 = (0..d).map(|k| (f[i][k] - f[j][k]).powi(2)).sum();
+    for (i, fi) in f.iter().enumerate() {
+        for fj in &f[i + 1..] {
+            let d2: f64 = fi.iter().zip(fj).map(|(a, b)| (a - b).powi(2)).sum();
             total += (-2.0 * d2).exp();
             pairs += 1.0;
         }
