@@ -1,11 +1,17 @@
-//! Peak memory of forward + backward of a pairs loss (Multi-Similarity: similarity op +
-//! generated loss head), measured with a counting global allocator.
+//! Peak memory of forward + backward of a pairs loss (Multi-Similarity by default:
+//! similarity op + generated loss head), measured with a counting global allocator.
 //!
 //! ```text
 //! cargo run --release --example memory_pairs                    # N = 4096 and N = 16384
 //! cargo run --release --example memory_pairs -- 65536           # S alone would be 16 GiB
 //! cargo run --release --example memory_pairs -- 4096 --path whole   # or blocks, auto
+//! cargo run --release --example memory_pairs -- 8192 --loss nt_xent # or info_nce
 //! ```
+//!
+//! `--loss` chooses the loss: `multi_similarity` (the default), or `nt_xent` / `info_nce`
+//! (τ = 0.07) on two views of `N/2` items (labels `[0..N/2, 0..N/2]`). `nt_xent` averages
+//! over positive pairs, a statistic of the whole batch, so it never splits into row blocks
+//! and always takes the whole matrix; `info_nce` is a mean of per-anchor terms and does.
 //!
 //! `--path` chooses how the loss reaches its similarity matrix (`losskit::PairsPath`):
 //! `auto` (the default: the whole matrix below 4096 × 4096 entries, blocks of rows from
@@ -39,7 +45,7 @@ use std::time::Instant;
 use dfdx::prelude::*;
 use losskit::core::similarity::blocks::block_rows;
 use losskit::family::pairs::AUTO_BLOCKED_ENTRIES;
-use losskit::prelude::MultiSimilarity;
+use losskit::prelude::{InfoNce, MultiSimilarity, NtXent};
 use losskit::Loss;
 use losskit::{with_pairs_path, PairsPath};
 
@@ -116,12 +122,53 @@ struct Measured {
     seconds: f64,
 }
 
-fn measure(n: usize, path: PairsPath) -> Measured {
+/// The loss measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Which {
+    MultiSimilarity,
+    NtXent,
+    InfoNce,
+}
+
+impl Which {
+    fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "multi_similarity" => Ok(Self::MultiSimilarity),
+            "nt_xent" => Ok(Self::NtXent),
+            "info_nce" => Ok(Self::InfoNce),
+            _ => Err(format!(
+                "--loss takes multi_similarity, nt_xent or info_nce, not {name:?}"
+            )),
+        }
+    }
+
+    /// The labels of an `n`-row batch: `N/4` classes × 4, or two views of `n/2` items.
+    fn labels(self, n: usize) -> Vec<usize> {
+        match self {
+            Self::MultiSimilarity => (0..n).map(|i| i / PER_CLASS).collect(),
+            Self::NtXent | Self::InfoNce => (0..n).map(|i| i % (n / 2).max(1)).collect(),
+        }
+    }
+
+    /// Whether the loss is a mean of per-anchor terms (it can take the row blocks).
+    fn splits(self) -> bool {
+        self != Self::NtXent
+    }
+
+    fn setup(self) -> &'static str {
+        match self {
+            Self::MultiSimilarity => "MultiSimilarity::default(), N/4 classes × 4",
+            Self::NtXent => "NtXent::default() (τ = 0.07), two views of N/2 items",
+            Self::InfoNce => "InfoNce::default().with_tau(0.07), two views of N/2 items",
+        }
+    }
+}
+
+fn measure(n: usize, path: PairsPath, which: Which) -> Measured {
     let before_inputs = Counting::current();
     let dev: Cpu = Cpu::seed_from_u64(0);
     let e: Tensor<(usize, usize), f32, Cpu> = dev.sample_normal_like(&(n, DIM));
-    let labels: Vec<usize> = (0..n).map(|i| i / PER_CLASS).collect();
-    let loss = MultiSimilarity::default();
+    let labels = which.labels(n);
     let base = Counting::current();
 
     Counting::reset_peak();
@@ -133,7 +180,13 @@ fn measure(n: usize, path: PairsPath) -> Measured {
         },
         other => other,
     };
-    let out = with_pairs_path(path, || loss.forward(e.leaky_trace(), &labels));
+    let out = with_pairs_path(path, || match which {
+        Which::MultiSimilarity => MultiSimilarity::default().forward(e.leaky_trace(), &labels),
+        Which::NtXent => NtXent::default().forward(e.leaky_trace(), &labels),
+        Which::InfoNce => InfoNce::default()
+            .with_tau(0.07)
+            .forward(e.leaky_trace(), &labels),
+    });
     let forward_peak = Counting::peak() - base;
     let after_forward = Counting::current() - base;
     let grads = out.backward();
@@ -171,9 +224,10 @@ fn parse_path(name: &str) -> Result<PairsPath, String> {
     }
 }
 
-/// What `path` does at batch size `n` (for MultiSimilarity, which splits by anchors).
-fn describe(path: PairsPath, n: usize) -> &'static str {
+/// What `path` does at batch size `n` for a loss that splits by anchors or not.
+fn describe(path: PairsPath, n: usize, splits: bool) -> &'static str {
     match path {
+        _ if !splits => "whole",
         PairsPath::Materialised => "whole",
         PairsPath::RowBlocks { .. } => "blocks",
         PairsPath::Auto if n * n >= AUTO_BLOCKED_ENTRIES => "blocks",
@@ -184,10 +238,13 @@ fn describe(path: PairsPath, n: usize) -> &'static str {
 fn main() -> Result<(), String> {
     let mut sizes = Vec::new();
     let mut path = PairsPath::Auto;
+    let mut which = Which::MultiSimilarity;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--path" {
             path = parse_path(&args.next().ok_or("--path needs a value")?)?;
+        } else if a == "--loss" {
+            which = Which::parse(&args.next().ok_or("--loss needs a value")?)?;
         } else {
             sizes.push(a.parse().map_err(|_| format!("not a batch size: {a:?}"))?);
         }
@@ -196,9 +253,10 @@ fn main() -> Result<(), String> {
         sizes = vec![4096, 16384];
     }
     println!(
-        "setup: MultiSimilarity::default() (cosine similarity op + generated head), forward + \
-         backward from leaky-traced embeddings N × {DIM} f32, N/{PER_CLASS} classes × \
-         {PER_CLASS}; bytes counted by a global allocator, above the inputs; |S| = N² × 4 B"
+        "setup: {} (cosine similarity op + generated head), forward + backward from \
+         leaky-traced embeddings N × {DIM} f32; bytes counted by a global allocator, above \
+         the inputs; |S| = N² × 4 B",
+        which.setup()
     );
     println!(
         "{:>6} {:>7} {:>10} {:>10} {:>20} {:>20} {:>20} {:>20} {:>8}",
@@ -213,7 +271,7 @@ fn main() -> Result<(), String> {
         "time"
     );
     for n in sizes {
-        let m = measure(n, path);
+        let m = measure(n, path, which);
         let s = (m.n * m.n * 4) as f64;
         let cell = |bytes: usize| {
             format!(
@@ -225,7 +283,7 @@ fn main() -> Result<(), String> {
         println!(
             "{:>6} {:>7} {:>10.1} {:>10.2} {:>20} {:>20} {:>20} {:>20} {:>7.2}s",
             m.n,
-            describe(path, n),
+            describe(path, n, which.splits()),
             s / MIB,
             m.inputs as f64 / MIB,
             cell(m.forward_peak),

@@ -141,6 +141,13 @@ static ALL: &[Entry] = &[
     Entry::of::<MvInfonce>(),
     Entry::of::<MvDhel>(),
     Entry::of::<IsogclrUnimodal>(),
+    Entry::of::<NtXent>(),
+    Entry::of::<InfoNce>(),
+    Entry::of::<SimpleContrastive>(),
+    Entry::of::<HardContrastive>(),
+    Entry::of::<HardSimpleContrastive>(),
+    Entry::of::<Uniformity>(),
+    Entry::of::<Tolerance>(),
     // scores
     Entry::of::<MwAuc>(),
     Entry::of::<DexmlDecoupledSoftmax>(),
