@@ -22,9 +22,13 @@
 //! `SelfSupervised`, the positives of a row are the other view of its image.
 //!
 //! Losses, each from the same initial weights:
-//! - `MvInfonce` with K = 2 views: InfoNCE with every other row as a negative (SimCLR's
-//!   NT-Xent, up to how the two positive terms are pooled);
-//! - `MvDhel`: alignment across the two views, uniformity within each view.
+//! - `NtXent` (SimCLR's loss): each row against the other view of its image, every other
+//!   image's rows as negatives;
+//! - `MvDhel`: alignment across the two views, uniformity within each view;
+//! - `IsogclrUnimodal`: NT-Xent's robust cousin with a temperature learned per training
+//!   image, kept in the loss's per-sample state. Halfway through, that state is saved to a
+//!   JSON file, the loss is dropped, and a fresh one reloads the file and carries on: what
+//!   resuming a training run looks like.
 //!
 //! Score: the accuracy of a 5-nearest-neighbour vote (cosine similarity of the embeddings)
 //! of each test image among the training images, before training (random initial
@@ -42,7 +46,7 @@ use digits::{load_digits, DIGITS, PIXELS};
 use losskit::prelude::*;
 
 /// Training epochs when neither `--epochs` nor `LOSSKIT_EPOCHS` is given.
-const DEFAULT_EPOCHS: usize = 30;
+const DEFAULT_EPOCHS: usize = 200;
 /// Share of each digit held out for testing.
 const TEST_FRACTION: f64 = 0.3;
 /// Images per batch (each seen in two views: 2·B rows).
@@ -101,22 +105,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &embed(&initial, &split.test)
         )
     );
+    let nt_xent = NtXent::default().with_tau(TAU);
     let mut model = initial.clone();
-    let run = train(
-        &mut model,
-        &split.train,
-        &MvInfonce::default().with_tau(TAU),
-        epochs,
-    );
-    report("mv_infonce", &model, run, &knn, &split);
+    let run = train(&mut model, &split.train, epochs, &mut |z, _, _| {
+        Ok(nt_xent.forward(Views(z), &SelfSupervised))
+    })?;
+    report("nt_xent", &model, run, &knn, &split);
+    let dhel = MvDhel::default().with_tau(TAU);
     let mut model = initial.clone();
-    let run = train(
-        &mut model,
-        &split.train,
-        &MvDhel::default().with_tau(TAU),
-        epochs,
-    );
+    let run = train(&mut model, &split.train, epochs, &mut |z, _, _| {
+        Ok(dhel.forward(Views(z), &SelfSupervised))
+    })?;
     report("mv_dhel", &model, run, &knn, &split);
+    let saved = std::env::temp_dir().join("losskit_contrastive_digits_isogclr.json");
+    let mut isogclr = IsogclrUnimodal::default().with_dataset_size(split.train.len());
+    let mut model = initial.clone();
+    let run = train(&mut model, &split.train, epochs, &mut |z, ids, epoch| {
+        if epoch == epochs / 2 && isogclr.epoch < epoch as f64 {
+            // save the state, drop the loss, and resume from the file
+            std::fs::write(&saved, serde_json::to_string(&isogclr.state.get())?)?;
+            let state: SampleState = serde_json::from_str(&std::fs::read_to_string(&saved)?)?;
+            isogclr = IsogclrUnimodal::default();
+            isogclr.state.set(state)?;
+            let tau = isogclr.state.get().field("tau").map_or(f64::NAN, mean);
+            println!(
+                "  (iSogCLR: state of {} images saved to {} before epoch {epoch}, reloaded; mean τ {tau:.4})",
+                split.train.len(),
+                saved.display()
+            );
+        }
+        isogclr.epoch = epoch as f64;
+        Ok(isogclr.forward(WithIds(Views(z), ids), &SelfSupervised))
+    })?;
+    report("isogclr", &model, run, &knn, &split);
+    let tau = isogclr.state.get().field("tau").map_or(f64::NAN, mean);
+    println!("  (iSogCLR: mean learned τ after training {tau:.4}, from 0.1)");
     Ok(())
 }
 
@@ -136,16 +159,22 @@ fn report(
     );
 }
 
-/// Trains `model` on two views of every batch with `loss`; returns the mean loss of the
-/// first and last epochs and the seconds taken.
-fn train<L>(model: &mut Model, data: &Dataset, loss: &L, epochs: usize) -> (f32, f32, f64)
-where
-    L: Loss<
-        Views<Tensor<(Const<2>, usize, Const<EMBEDDING>), f32, Cpu, OwnedTape<f32, Cpu>>>,
-        SelfSupervised,
-        Output = Tensor<(), f32, Cpu, OwnedTape<f32, Cpu>>,
-    >,
-{
+/// The views of a batch, on the model's tape.
+type ViewsBatch = Tensor<(Const<2>, usize, Const<EMBEDDING>), f32, Cpu, OwnedTape<f32, Cpu>>;
+/// A batch's loss, on the model's tape.
+type BatchLoss = Tensor<(), f32, Cpu, OwnedTape<f32, Cpu>>;
+/// A training step's loss from the batch's views, their dataset ids and the epoch.
+type Step<'a> =
+    dyn FnMut(ViewsBatch, &[usize], usize) -> Result<BatchLoss, Box<dyn std::error::Error>> + 'a;
+
+/// Trains `model` on two views of every batch with the loss `step` gives; returns the
+/// mean loss of the first and last epochs and the seconds taken.
+fn train(
+    model: &mut Model,
+    data: &Dataset,
+    epochs: usize,
+    step: &mut Step<'_>,
+) -> Result<(f32, f32, f64), Box<dyn std::error::Error>> {
     let dev: Cpu = Default::default();
     let start = Instant::now();
     let mut grads = model.alloc_grads();
@@ -164,10 +193,10 @@ where
         let mut total = 0.0;
         let chunks = order.chunks_exact(BATCH);
         let count = chunks.len();
-        for chunk in chunks {
+        for ids in chunks {
             let mut pixels = Vec::with_capacity(2 * BATCH * PIXELS);
             for _view in 0..2 {
-                for &i in chunk {
+                for &i in ids {
                     pixels.extend(augment(&data.rows[i], &mut rng));
                 }
             }
@@ -175,7 +204,7 @@ where
                 dev.tensor_from_vec(pixels, (2 * BATCH, Const));
             let z = model.forward_mut(x.traced(grads));
             let views = z.reshape_like(&(Const::<2>, BATCH, Const::<EMBEDDING>));
-            let value = loss.forward(Views(views), &SelfSupervised);
+            let value = step(views, ids, epoch)?;
             total += value.array();
             grads = value.backward();
             opt.update(model, &grads)
@@ -188,7 +217,12 @@ where
         }
         last = mean;
     }
-    (first, last, start.elapsed().as_secs_f64())
+    Ok((first, last, start.elapsed().as_secs_f64()))
+}
+
+/// The mean of `xs`.
+fn mean(xs: &[f64]) -> f64 {
+    xs.iter().sum::<f64>() / xs.len() as f64
 }
 
 /// One random view of an image: a shift by −1, 0 or +1 pixel along each axis (pixels
