@@ -143,13 +143,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The k-NN accuracy of test embeddings against training embeddings.
+type Knn<'a> = dyn Fn(&[Vec<f32>], &[Vec<f32>]) -> f64 + 'a;
+
 /// Prints the k-NN accuracy of `model` trained with the loss `name`, and how the training
 /// went: the mean loss of its first and last epochs, and its seconds.
 fn report(
     name: &str,
     model: &Model,
     (first, last, seconds): (f32, f32, f64),
-    knn: &dyn Fn(&[Vec<f32>], &[Vec<f32>]) -> f64,
+    knn: &Knn<'_>,
     split: &common::Split<PIXELS, usize>,
 ) {
     let accuracy = knn(&embed(model, &split.train), &embed(model, &split.test));

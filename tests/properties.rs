@@ -98,7 +98,7 @@ fn declared_inputs(entry: &Entry, case: &Case) -> Vec<Input> {
                     slots.map(|k| (pool.picks[k] % set) as f64).collect()
                 }
                 DeclaredRole::Mask => slots.map(|k| f64::from(u8::from(pool.bits[k]))).collect(),
-                DeclaredRole::Differentiable | DeclaredRole::Constant => {
+                DeclaredRole::Differentiable | DeclaredRole::Constant | DeclaredRole::State => {
                     if UNIT_INTERVAL.contains(&(entry.name(), d.name)) {
                         slots.map(|k| pool.unit[k]).collect()
                     } else {

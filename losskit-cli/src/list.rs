@@ -198,6 +198,7 @@ fn declared_kind_text(d: &DeclaredInfo) -> String {
         (DeclaredRole::Differentiable | DeclaredRole::Constant, _) => {
             kind_text(InputKind::Real).into()
         }
+        (DeclaredRole::State, _) => "the loss's state for each sample (real)".into(),
     }
 }
 
@@ -270,7 +271,9 @@ fn input_json(input: &InputInfo) -> Value {
 /// (a mask) or `label`, and a `label` one names the set it indexes in `indexes`.
 fn declared_json(d: &DeclaredInfo) -> Value {
     let kind = match d.role {
-        DeclaredRole::Differentiable | DeclaredRole::Constant => InputKind::Real,
+        DeclaredRole::Differentiable | DeclaredRole::Constant | DeclaredRole::State => {
+            InputKind::Real
+        }
         DeclaredRole::Mask => InputKind::Binary,
         DeclaredRole::Labels => InputKind::Label,
     };
