@@ -789,6 +789,19 @@ fn pairs_losses_in_every_layout() {
         check_pairs(&GpwLiftedStructure::default()),
         check_pairs(&ProtoTriplet::default()),
         check_pairs(&Icnn::default()),
+        check_pairs(&NtXent::default()),
+        check_pairs(&InfoNce::default()),
+        check_pairs(&SimpleContrastive::default()),
+        check_pairs(&HardContrastive::default().with_k_hard(2.0)),
+        check_pairs(&HardSimpleContrastive::default().with_k_hard(2.0)),
+        check_pairs(&Uniformity::default()),
+        check_pairs(&losskit::losses::Tolerance::default()),
+        check_pairs(&MvInfonce::default()),
+        check_pairs(&MvDhel::default()),
+        // its input carries dataset ids (`WithIds`), which `check_pairs` does not pass: its
+        // state is checked in loss-runtime's `core/state` tests, and a `Views` batch in any
+        // layout in `family/pairs/views.rs`
+        IsogclrUnimodal::NAME,
     ];
     assert_covers_family(Family::Pairs, &names);
 }
