@@ -370,6 +370,7 @@ const GRADIENT_WITH_A_DETACHED_TARGET: &[&str] = &[
     "ens_loss",
     "s_face",
     "isogclr_unimodal",
+    "aldr_kl",
 ];
 
 /// The derived f64 gradient of every differentiable input (the family's and the traced

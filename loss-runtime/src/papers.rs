@@ -160,8 +160,8 @@ static ALL: &[Paper] = &[
         6,
         "Adaptive Multi-head Contrastive Learning",
         2024,
-        &[],
-        NEEDS_VIEWS,
+        &["amcl", "amcl_paper"],
+        "",
     ),
     paper(
         7,
@@ -222,8 +222,8 @@ static ALL: &[Paper] = &[
         "Label Distributionally Robust Losses for Multi-class Classification: Consistency, \
          Robustness and Adaptivity",
         2023,
-        &["ldr_kl"],
-        "ALDR-KL's adaptive λ is per-sample state across batches (planned)",
+        &["ldr_kl", "aldr_kl"],
+        "",
     ),
     paper(
         14,
@@ -290,15 +290,15 @@ static ALL: &[Paper] = &[
         "How to Make Cross Encoder a Good Teacher for Efficient Image-Text Retrieval? (CPRD)",
         2024,
         &[],
-        NEEDS_VIEWS,
+        "its method section could not be read here (only the abstract; an unofficial summary gives a suffix InfoNCE over the teacher's order of the hard negatives, cut at a 'first invalid' one it does not define, with no temperature or normalisation), and there is no official code: it ships once the formula is checked against the paper",
     ),
     paper(
         22,
         "Not All Semantics are Created Equal: Contrastive Self-supervised Learning with \
          Automatic Temperature Individualization (iSogCLR)",
         2023,
-        &["isogclr_unimodal"],
-        "the bimodal (CLIP) variant with its running maxima, and LibAUC's GCLoss_v1 variant: each is one more #[loss] over the same state",
+        &["isogclr_unimodal", "isogclr_bimodal"],
+        "LibAUC's GCLoss_v1 variant (isogclr_libauc_v1): one more #[loss] over the same state",
     ),
     no_loss(
         23,

@@ -1,5 +1,6 @@
 //! Losses over multi-class logits `[N, C]` and integer labels.
 
+mod aldr_kl;
 mod comp_sum;
 mod cross_entropy;
 mod depict;
@@ -7,6 +8,7 @@ mod dual_head_kd;
 mod ldr_kl;
 mod z_loss;
 
+pub use aldr_kl::*;
 pub use comp_sum::*;
 pub use cross_entropy::*;
 pub use depict::*;

@@ -1,5 +1,6 @@
 //! Losses over the pairs of a batch (the `pairs` family): pair mining and pair weighting.
 
+mod amcl;
 mod contrastive;
 mod few_shot;
 mod gpw;
@@ -8,6 +9,7 @@ mod isogclr;
 mod multi_similarity;
 mod multi_view;
 
+pub use amcl::*;
 pub use contrastive::*;
 pub use few_shot::*;
 pub use gpw::*;
