@@ -145,6 +145,7 @@ static ALL: &[Entry] = &[
     Entry::of::<IsogclrBimodal>(),
     Entry::of::<Amcl>(),
     Entry::of::<AmclPaper>(),
+    Entry::of::<Simlap>(),
     Entry::of::<NtXent>(),
     Entry::of::<InfoNce>(),
     Entry::of::<SimpleContrastive>(),

@@ -99,9 +99,6 @@ const fn no_loss(number: u8, title: &'static str, year: u16, why: &'static str) 
     }
 }
 
-/// What the contrastive papers wait for.
-const NEEDS_VIEWS: &str = "needs views, reference queues and per-sample state across batches \
-     in the language (planned)";
 /// What the dense papers wait for.
 const NEEDS_DENSE: &str = "needs dense image inputs with windowed and strided reductions in \
      the language (planned)";
@@ -282,8 +279,8 @@ static ALL: &[Paper] = &[
         20,
         "Rethinking Positive Pairs in Contrastive Learning (Hydra / SimLAP)",
         2024,
-        &[],
-        NEEDS_VIEWS,
+        &["simlap"],
+        "",
     ),
     paper(
         21,

@@ -6,7 +6,7 @@ use crate::loss;
 #[cfg(test)]
 mod tests;
 
-/// ALDR-KL: [`ldr_kl`](crate::ldr_kl) whose temperature λ is chosen per training sample,
+/// ALDR-KL: [`LdrKl`](crate::LdrKl) whose temperature λ is chosen per training sample,
 /// in closed form, by how far the model's label distribution is from uniform, and kept
 /// across batches.
 ///

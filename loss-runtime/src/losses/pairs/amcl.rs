@@ -11,7 +11,7 @@ use crate::{loss, Real};
 #[cfg(test)]
 mod tests;
 
-/// AMCL as its released code trains it (the default AMCL loss; [`amcl_paper`] is the
+/// AMCL as its released code trains it (the default AMCL loss; [`AmclPaper`] is the
 /// paper's Eq. 2.1), for one projection head.
 ///
 /// For `B` positive pairs `(z1_b, z2_b)` with cosine similarity `sim_b` and the pair
@@ -102,11 +102,11 @@ pub fn amcl(
 /// **Unverified, and unbounded.** The batching (the 2N SimCLR anchors) and the reduction
 /// (the mean over anchors, the heads summed) are not spelled out by the equation; they are
 /// the SimCLR convention the paper builds on. The released code does not implement this
-/// equation (see [`amcl`]). The loss is unbounded below: where `S_in* < β` the negative
+/// equation (see [`Amcl`]). The loss is unbounded below: where `S_in* < β` the negative
 /// term falls without bound as `τ⁻ → 0`, so the temperature network's lower limit is what
 /// keeps it finite; expect negative values.
 ///
-/// **Reference:** as [`amcl`]. **Defaults:** β = 0.1, `d′ = 128` (the projection width;
+/// **Reference:** as [`Amcl`]. **Defaults:** β = 0.1, `d′ = 128` (the projection width;
 /// set `dim` to yours).
 #[loss(
     pairs,
@@ -146,7 +146,7 @@ pub fn amcl_paper(
         + beta * (omega_pos - omega_neg)
 }
 
-/// The hardest negative of every row of `Views([V, N, d])`, for [`amcl_paper`]'s
+/// The hardest negative of every row of `Views([V, N, d])`, for [`AmclPaper`]'s
 /// two-stage temperatures: the row (view-major, `v·N + n`) of another item with the largest
 /// cosine similarity, the first on ties. Computed without a tape, in f64.
 ///

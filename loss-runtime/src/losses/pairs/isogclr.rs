@@ -132,7 +132,7 @@ pub fn isogclr_unimodal(
 /// u'_i = (1−β_u)·u_i + β_u·G_i,      τ'_i = clip(τ_i − η·u'_i, τ_min, τ_max)
 /// ```
 ///
-/// As in [`isogclr_unimodal`], the value is the code's surrogate and its gradient the
+/// As in [`IsogclrUnimodal`], the value is the code's surrogate and its gradient the
 /// algorithm's estimate (the weights are constants). The running maximum `b` keeps the
 /// exponentials at most 1 for any τ; `s̄` is rescaled when `b` moves.
 ///
@@ -152,7 +152,7 @@ pub fn isogclr_unimodal(
 /// accept; the implemented choice is `sogclr_dro`, followed here. Not shipped: the η
 /// schedules (`cosine`, `exp`).
 ///
-/// **Reference:** as [`isogclr_unimodal`]; official code
+/// **Reference:** as [`IsogclrUnimodal`]; official code
 /// `zhqiu/contrastive-learning-iSogCLR`, `bimodal_exps/models/losses.py::SogCLR_DRO_Loss`.
 #[loss(
     pairs,

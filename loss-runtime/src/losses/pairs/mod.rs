@@ -8,6 +8,7 @@ mod icnn;
 mod isogclr;
 mod multi_similarity;
 mod multi_view;
+mod simlap;
 
 pub use amcl::*;
 pub use contrastive::*;
@@ -17,3 +18,4 @@ pub use icnn::*;
 pub use isogclr::*;
 pub use multi_similarity::*;
 pub use multi_view::*;
+pub use simlap::*;
