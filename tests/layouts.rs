@@ -805,6 +805,15 @@ fn pairs_losses_in_every_layout() {
         // state is checked in loss-runtime's `core/state` tests, and a `Views` batch in any
         // layout in `family/pairs/views.rs`
         IsogclrUnimodal::NAME,
+        IsogclrBimodal::NAME,
+        IsogclrLibaucV1::NAME,
+        // declared inputs (temperatures, a mask) after the family's primary input, which
+        // `check_pairs` does not pass; the primary input takes the same family code as the
+        // losses above, and declared tensors in every layout are checked for the logits
+        // family (`check_given_matrix`)
+        Amcl::NAME,
+        AmclPaper::NAME,
+        Simlap::NAME,
     ];
     assert_covers_family(Family::Pairs, &names);
 }
@@ -855,6 +864,22 @@ where
     name
 }
 
+/// NCE, with its declared noise log-densities: a permuted score tensor gets the permuted
+/// gradient.
+fn check_nce() -> &'static str {
+    let loss = Nce::default();
+    let log_q: Vec<f64> = (0..12).map(|k| -0.1 * k as f64).collect();
+    let r = tensor(&RELEVANCE, ScoresShape::default());
+    let forward = |s: Traced<ScoresShape>| loss.forward((s, log_q.clone()), &r);
+    let want = run(&tensor(&SCORES, ScoresShape::default()), forward);
+    assert_has_gradient(Nce::NAME, &want);
+    let stored = tensor(&transpose(&SCORES, 3, 4), Rank2::<4, 3>::default());
+    let got = run(&stored, |t| forward(t.permute()));
+    let want = (want.0, vec![transpose(&want.1[0], 3, 4)]);
+    assert_same("nce, permuted", &got, &want);
+    Nce::NAME
+}
+
 #[test]
 fn scores_losses_in_every_layout() {
     let names = [
@@ -864,6 +889,7 @@ fn scores_losses_in_every_layout() {
         check_scores(&DexmlBce::default()),
         // K below the 4 documents (the default K = 5 needs more)
         check_scores(&DexmlSoftTopk::default().with_k(2.0)),
+        check_nce(),
     ];
     assert_covers_family(Family::Scores, &names);
 }

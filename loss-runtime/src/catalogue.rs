@@ -143,6 +143,7 @@ static ALL: &[Entry] = &[
     Entry::of::<MvDhel>(),
     Entry::of::<IsogclrUnimodal>(),
     Entry::of::<IsogclrBimodal>(),
+    Entry::of::<IsogclrLibaucV1>(),
     Entry::of::<Amcl>(),
     Entry::of::<AmclPaper>(),
     Entry::of::<Simlap>(),
@@ -155,6 +156,7 @@ static ALL: &[Entry] = &[
     Entry::of::<Tolerance>(),
     // scores
     Entry::of::<MwAuc>(),
+    Entry::of::<Nce>(),
     Entry::of::<DexmlDecoupledSoftmax>(),
     Entry::of::<DexmlSoftmax>(),
     Entry::of::<DexmlBce>(),

@@ -149,9 +149,8 @@ static ALL: &[Paper] = &[
         5,
         "Learning Unnormalized Statistical Models via Compositional Optimization",
         2023,
-        &[],
-        "the compositional NLL keeps a moving estimate of the partition function across \
-         batches; needs per-sample state in the language (planned)",
+        &["nce"],
+        "the compositional NLL (MECO) is not shipped: its estimator (whether the moving average of the partition function is updated before its use, a plain average or a momentum / variance-reduced one, its initialisation and rate) could not be checked against the paper's algorithm, of which only the abstract could be read here, and there is no official code",
     ),
     paper(
         6,
@@ -294,8 +293,8 @@ static ALL: &[Paper] = &[
         "Not All Semantics are Created Equal: Contrastive Self-supervised Learning with \
          Automatic Temperature Individualization (iSogCLR)",
         2023,
-        &["isogclr_unimodal", "isogclr_bimodal"],
-        "LibAUC's GCLoss_v1 variant (isogclr_libauc_v1): one more #[loss] over the same state",
+        &["isogclr_unimodal", "isogclr_bimodal", "isogclr_libauc_v1"],
+        "",
     ),
     no_loss(
         23,

@@ -6,6 +6,8 @@ use crate::loss;
 #[cfg(test)]
 mod bimodal_tests;
 #[cfg(test)]
+mod libauc_tests;
+#[cfg(test)]
 mod tests;
 
 /// iSogCLR, unimodal (SimCLR setting): the robust global contrastive loss with one
@@ -233,4 +235,115 @@ pub fn isogclr_bimodal(
     let momentum = update(u[i], (1.0 - beta_u) * u[i] + beta_u * tau_gradient);
     update(tau[i], clamp(tau[i] - eta * momentum, tau_min, tau_max));
     surrogate
+}
+
+/// iSogCLR as LibAUC ships it: `GCLoss_v1(enable_isogclr = True)`, the unimodal
+/// (SimCLR) setting with LibAUC's own constants and first-visit rule.
+///
+/// For row `i` of `Views([2, B, d])` (`s` cosine, `neg(i)` the `2B − 2` rows of other
+/// images, `p` the other view), with the state of its image — the moving average `u_i`,
+/// `τ_i`, the momentum `m_i` — read before the call:
+///
+/// ```text
+/// E_ij = exp(s_ij/τ_i),   g_i = mean_{j∈neg(i)} E_ij                              (detached)
+/// γ_i  = 1 on a first visit (u_i = 0, see below), else γ
+/// u'_i = (1−γ_i)·u_i + γ_i·g_i
+/// loss = (2/2B) Σ_i [ mean_{j∈neg(i)} (E_ij / max(u'_i, 1e-8))·s_ij − s_ip ]      (surrogate)
+/// G_i  = ln u'_i + ρ − mean_{j∈neg(i)} (E_ij / max(u'_i, 1e-8))·s_ij/τ_i
+/// Ĝ    = mean of G over the image's two rows          (not clipped, unlike the authors' code)
+/// m'   = (1−β)·m + β·Ĝ,        τ' = clip(τ − η·m', τ_min, τ_max)
+/// ```
+///
+/// The state written back per image is the mean of its two rows' `u'` (the code's
+/// `(u₁ + u₂)/2`), and `m'`, `τ'`. The weights are constants of the gradient, as in
+/// [`IsogclrUnimodal`], whose value is the same surrogate.
+///
+/// **First visits.** LibAUC uses γ = 1 for a batch whose stored `u` are all 0, while its
+/// internal γ is still 1 — until `adjust_gamma(epoch ≥ 1)` is called under the constant
+/// schedule. Here the rule is per sample (`u_i = 0`), which is the same whenever each
+/// sample appears once per epoch; with `first_visit_always = false` it applies in epoch 0
+/// only (set `epoch`), as after LibAUC's `adjust_gamma`; by default it always applies. Not
+/// shipped: the cosine γ schedule.
+///
+/// **Call:** as [`IsogclrUnimodal`]: `loss.forward(WithIds(Views(z), &ids),
+/// &SelfSupervised)`, `z: [2, B, d]`, `ids` the images' dataset ids; `u` and `m` start at 0,
+/// `tau` at 0.1 (LibAUC's `tau`).
+///
+/// **Defaults:** LibAUC's: γ = 0.9, ρ = 0.3, β = 0.9, η = 0.01, τ ∈ [0.05, 0.7], τ_init 0.1.
+///
+/// **Reference:** as [`IsogclrUnimodal`]; official code `Optimization-AI/LibAUC` (v1.4.0 to
+/// v2.0.1), `libauc/losses/contrastive.py::GCLoss_v1`.
+#[loss(
+    pairs,
+    metric = Cosine,
+    paper = "Not All Semantics are Created Equal: Contrastive Self-supervised Learning with Automatic Temperature Individualization (Qiu et al., ICML 2023)"
+)]
+#[allow(clippy::too_many_arguments)] // reason: the paper's hyper-parameters, one each
+pub fn isogclr_libauc_v1(
+    s: Similarity,
+    y: Labels,
+    u: State<samples>,
+    #[state(init = 0.1)] tau: State<samples>,
+    momentum: State<samples>,
+    #[hyper(
+        default = 0.9,
+        range(0.0, 1.0),
+        doc = "γ, the moving average's weight of the new estimate"
+    )]
+    gamma: f64,
+    #[hyper(
+        default = 0.3,
+        doc = "ρ, the robustness constant of the temperature objective"
+    )]
+    rho: f64,
+    #[hyper(
+        default = 0.9,
+        range(0.0, 1.0),
+        doc = "β, the momentum's weight of the new gradient"
+    )]
+    beta: f64,
+    #[hyper(default = 0.01, nonnegative, doc = "η, the temperatures' step size")] eta: f64,
+    #[hyper(default = 0.05, positive, doc = "τ_min, the smallest temperature")] tau_min: f64,
+    #[hyper(default = 0.7, positive, doc = "τ_max, the largest temperature")] tau_max: f64,
+    #[hyper(
+        default = 0.0,
+        nonnegative,
+        doc = "the current epoch (0 first), read when `first_visit_always` is off"
+    )]
+    epoch: f64,
+    #[hyper(
+        default = true,
+        doc = "use γ = 1 on a sample's first visit in every epoch, not in epoch 0 only"
+    )]
+    first_visit_always: bool,
+) -> PerAnchor {
+    let g = detach(mean(neg(i), |j| exp(s[i][j] / tau[i])));
+    let rate = select(
+        u[i] == 0.0 && (first_visit_always || epoch < 0.5),
+        1.0,
+        gamma,
+    );
+    let average = update(u[i], (1.0 - rate) * u[i] + rate * g);
+    let surrogate = mean(neg(i), |j| {
+        detach(exp(s[i][j] / tau[i]) / max(average, 1e-8)) * s[i][j]
+    });
+    let tau_gradient = mean(samples.filter(|q| y[q] == y[i]), |q| {
+        let g_q = mean(neg(q), |j| exp(s[q][j] / tau[q]));
+        let rate_q = select(
+            u[q] == 0.0 && (first_visit_always || epoch < 0.5),
+            1.0,
+            gamma,
+        );
+        let average_q = (1.0 - rate_q) * u[q] + rate_q * g_q;
+        ln(average_q) + rho
+            - mean(neg(q), |j| {
+                exp(s[q][j] / tau[q]) / max(average_q, 1e-8) * s[q][j] / tau[q]
+            })
+    });
+    let step = update(
+        momentum[i],
+        (1.0 - beta) * momentum[i] + beta * tau_gradient,
+    );
+    update(tau[i], clamp(tau[i] - eta * step, tau_min, tau_max));
+    2.0 * (surrogate - mean(pos(i), |p| s[i][p]))
 }

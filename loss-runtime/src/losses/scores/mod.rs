@@ -4,8 +4,10 @@
 
 mod dexml;
 mod mw_auc;
+mod nce;
 mod soft_topk;
 
 pub use dexml::*;
 pub use mw_auc::*;
+pub use nce::*;
 pub use soft_topk::*;
