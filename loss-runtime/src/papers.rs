@@ -375,8 +375,7 @@ static ALL: &[Paper] = &[
         "Combating Mode Collapse in GANs via Manifold Entropy Estimation (MEE)",
         2022,
         &[],
-        "its regularisers read images and keep a replay buffer across steps; needs dense \
-         inputs and state (planned)",
+        "DLLE and DIsoMap regress discriminator embeddings [B, K] onto detached targets, a regression head that the dense family brings (planned); the entropy term keeps a replay buffer of whole batches [S, B, K] across steps, a state that is not one value per dataset sample (planned)",
     ),
 ];
 

@@ -1044,16 +1044,28 @@ fn eval_scores_agrees_with_the_library() {
             _ => Vec::new(),
         }
     };
+    // NCE's declared input: the noise log-density at every entry
+    let declared = |name: &str| -> Option<Input> {
+        (name == "nce").then(|| {
+            let log_q = (0..15).map(|k| -0.2 * f64::from(k % 4) - 1.0).collect();
+            Input::new("log_q", vec![3, 5], log_q)
+        })
+    };
     let case = |name: &str, dtype: &str| {
         let params: serde_json::Map<String, Value> = params(name)
             .into_iter()
             .map(|(k, v)| (k.to_string(), json!(v)))
             .collect();
+        let mut inputs = json!({"scores": SCORES, "relevance": RELEVANCE});
+        if let Some(d) = declared(name) {
+            let rows: Vec<&[f64]> = d.values.chunks(d.shape[1]).collect();
+            inputs[d.name.as_str()] = json!(rows);
+        }
         json!({
             "loss": name,
             "dtype": dtype,
             "params": params,
-            "inputs": {"scores": SCORES, "relevance": RELEVANCE},
+            "inputs": inputs,
         })
     };
     for entry in catalogue::all()
@@ -1062,8 +1074,13 @@ fn eval_scores_agrees_with_the_library() {
     {
         for precision in Precision::ALL {
             let out = eval(&case(entry.name(), precision.name()));
+            let inputs: Vec<Input> = scores_inputs
+                .iter()
+                .cloned()
+                .chain(declared(entry.name()))
+                .collect();
             let want = entry
-                .evaluate(&scores_inputs, &params(entry.name()), precision)
+                .evaluate(&inputs, &params(entry.name()), precision)
                 .expect("evaluates");
             assert_close(&[out["loss"].as_f64().expect("a loss")], &[want.loss]);
             let grads = out["grads"].as_object().expect("grads");

@@ -192,6 +192,24 @@ impl StateCell {
     /// dataset sample with several rows (the views of an item) takes the mean of their
     /// new values.
     pub fn scatter(&self, ids: &[usize], updates: &[(usize, Vec<f64>)]) {
+        // the rows of each dataset sample, found once for every variable
+        let mut group_of: std::collections::HashMap<usize, usize> =
+            std::collections::HashMap::with_capacity(ids.len());
+        let mut samples: Vec<usize> = Vec::with_capacity(ids.len());
+        let groups: Vec<usize> = ids
+            .iter()
+            .map(|&id| {
+                *group_of.entry(id).or_insert_with(|| {
+                    samples.push(id);
+                    samples.len() - 1
+                })
+            })
+            .collect();
+        let mut counts = vec![0.0; samples.len()];
+        for &g in &groups {
+            counts[g] += 1.0;
+        }
+        let mut sums = vec![0.0; samples.len()];
         let mut s = self.lock();
         for (field, values) in updates {
             let value = |k: usize| {
@@ -201,15 +219,24 @@ impl StateCell {
                     values[k]
                 }
             };
-            let mut sums: std::collections::HashMap<usize, (f64, f64)> = Default::default();
-            for (k, &id) in ids.iter().enumerate() {
-                let entry = sums.entry(id).or_insert((0.0, 0.0));
-                entry.0 += value(k);
-                entry.1 += 1.0;
-            }
             let target = &mut s.fields[*field].values;
-            for (id, (sum, count)) in sums {
-                target[id] = if count == 1.0 { sum } else { sum / count };
+            if samples.len() == ids.len() {
+                // one row per sample: a plain write
+                for (k, &id) in ids.iter().enumerate() {
+                    target[id] = value(k);
+                }
+                continue;
+            }
+            sums.fill(0.0);
+            for (k, &g) in groups.iter().enumerate() {
+                sums[g] += value(k);
+            }
+            for (g, &id) in samples.iter().enumerate() {
+                target[id] = if counts[g] == 1.0 {
+                    sums[g]
+                } else {
+                    sums[g] / counts[g]
+                };
             }
         }
     }

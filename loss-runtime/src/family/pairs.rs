@@ -509,9 +509,12 @@ where
     // the tensor holds `v·n·d` elements, so this does not overflow
     let rows = v * n;
     let labels: Vec<usize> = (0..rows)
-        .map(|r| item_labels.map_or(r % n, |l| l[r % n]))
+        .map(|r| {
+            let item = item_of_row(r, n);
+            item_labels.map_or(item, |l| l[item])
+        })
         .collect();
-    let view_ids: Vec<usize> = (0..rows).map(|r| r / n).collect();
+    let view_ids: Vec<usize> = (0..rows).map(|r| view_of_row(r, n)).collect();
     // dfdx's reshape copies a tensor that is not contiguous
     let flat = views
         .try_reshape_like(&(rows, d))
@@ -541,9 +544,20 @@ pub fn view_row_ids<V: Dim, N: Dim, D: Dim, E: Dtype, T>(
     }
     let mut rows = alloc::try_filled("the rows' dataset ids", v * n, 0)?;
     for (r, id) in rows.iter_mut().enumerate() {
-        *id = ids[r % n];
+        *id = ids[item_of_row(r, n)];
     }
     Ok(rows)
+}
+
+/// The item of row `r` of a [`Views`] batch of `n` items (view-major: row `v·n + i` is
+/// view `v` of item `i`).
+fn item_of_row(r: usize, n: usize) -> usize {
+    r % n
+}
+
+/// The view of row `r` of a [`Views`] batch of `n` items.
+fn view_of_row(r: usize, n: usize) -> usize {
+    r / n
 }
 
 /// [`try_forward_embeddings`] with the rows' views (all 0 when `None`).
