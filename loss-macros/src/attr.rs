@@ -21,11 +21,12 @@ pub struct LossAttr {
 pub const METRICS: &[&str] = &["Cosine", "Dot", "Euclidean", "SquaredEuclidean"];
 
 /// The families a definition can name today (the others are planned).
-const AVAILABLE: [FamilyKind; 4] = [
+const AVAILABLE: [FamilyKind; 5] = [
     FamilyKind::Binary,
     FamilyKind::Logits,
     FamilyKind::Pairs,
     FamilyKind::Scores,
+    FamilyKind::Dense,
 ];
 
 pub fn parse(cx: &Ctxt, args: TokenStream) -> syn::Result<LossAttr> {

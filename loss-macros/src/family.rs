@@ -12,10 +12,11 @@ pub enum FamilyKind {
     Logits,
     Pairs,
     Scores,
+    Dense,
 }
 
 /// Families that are designed but not shipped yet.
-const PLANNED: &[&str] = &["views", "dense"];
+const PLANNED: &[&str] = &["views"];
 
 impl FamilyKind {
     pub const ALL_NAMES: &'static [&'static str] =
@@ -28,6 +29,7 @@ impl FamilyKind {
             "logits" => Ok(FamilyKind::Logits),
             "pairs" => Ok(FamilyKind::Pairs),
             "scores" => Ok(FamilyKind::Scores),
+            "dense" => Ok(FamilyKind::Dense),
             other => Err(PLANNED.contains(&other)),
         }
     }
@@ -38,6 +40,7 @@ impl FamilyKind {
             FamilyKind::Logits => "logits",
             FamilyKind::Pairs => "pairs",
             FamilyKind::Scores => "scores",
+            FamilyKind::Dense => "dense",
         }
     }
 
@@ -45,7 +48,7 @@ impl FamilyKind {
     pub fn outputs(self) -> &'static [(&'static str, crate::ast::Output)] {
         use crate::ast::Output;
         match self {
-            FamilyKind::Binary | FamilyKind::Logits => {
+            FamilyKind::Binary | FamilyKind::Logits | FamilyKind::Dense => {
                 &[("Scalar", Output::Scalar), ("PerSample", Output::PerSample)]
             }
             FamilyKind::Pairs => &[("Scalar", Output::Scalar), ("PerAnchor", Output::PerSample)],
@@ -81,6 +84,7 @@ impl FamilyKind {
             FamilyKind::Logits => &[Role::Logits, Role::Labels],
             FamilyKind::Pairs => &[Role::Similarity, Role::Labels, Role::Views],
             FamilyKind::Scores => &[Role::Scores, Role::Relevance],
+            FamilyKind::Dense => &[Role::Prediction, Role::Target],
         }
     }
 
@@ -96,6 +100,7 @@ impl FamilyKind {
             FamilyKind::Logits => ("classes", "k"),
             FamilyKind::Pairs => ("refs", "j"),
             FamilyKind::Scores => ("docs", "d"),
+            FamilyKind::Dense => ("elements", "e"),
         }
     }
 
@@ -122,6 +127,7 @@ impl FamilyKind {
             (_, Domain::Classes) => "C",
             (FamilyKind::Scores, Domain::Samples) => "Q",
             (FamilyKind::Scores, Domain::Refs) => "D",
+            (FamilyKind::Dense, Domain::Refs) => "E",
             (_, Domain::Samples) => "N",
             (_, Domain::Refs) => "M",
         }
@@ -144,6 +150,7 @@ impl FamilyKind {
                 "ref_views",
             ],
             FamilyKind::Scores => &["scores", "relevance"],
+            FamilyKind::Dense => &["prediction", "target"],
         }
     }
 
@@ -154,6 +161,7 @@ impl FamilyKind {
             FamilyKind::Logits => &[("samples", Domain::Samples), ("classes", Domain::Classes)],
             FamilyKind::Pairs => &[("samples", Domain::Samples), ("refs", Domain::Refs)],
             FamilyKind::Scores => &[("queries", Domain::Samples), ("docs", Domain::Refs)],
+            FamilyKind::Dense => &[("samples", Domain::Samples), ("elements", Domain::Refs)],
         }
     }
 
@@ -218,6 +226,20 @@ impl FamilyKind {
                     name: "v".into(),
                     storage: Storage::Labels(3),
                     axes: vec![Domain::Refs],
+                    differentiable: false,
+                },
+            ],
+            FamilyKind::Dense => vec![
+                RawInput {
+                    name: "x".into(),
+                    storage: Storage::Values(0),
+                    axes: vec![Domain::Samples, Domain::Refs],
+                    differentiable: true,
+                },
+                RawInput {
+                    name: "t".into(),
+                    storage: Storage::Values(1),
+                    axes: vec![Domain::Samples, Domain::Refs],
                     differentiable: false,
                 },
             ],
@@ -401,6 +423,11 @@ pub enum Role {
     Scores,
     /// scores: the 0/1 relevance `r[q][d]`.
     Relevance,
+    /// dense: the prediction `x[i][e]`, element `e` of sample `i` (an image's pixels and
+    /// channels, flattened).
+    Prediction,
+    /// dense: the regression target `t[i][e]`, the prediction's shape.
+    Target,
     /// pairs: the view `v[i]` of a row (`v[j]` of a reference), an index: which
     /// augmentation of its item a row is, under a `Views` input; 0 for every row of
     /// another input.
@@ -436,6 +463,8 @@ impl Role {
             Role::Similarity => "Similarity",
             Role::Scores => "Scores",
             Role::Relevance => "Relevance",
+            Role::Prediction => "Prediction",
+            Role::Target => "Target",
             Role::Views => "Views",
         }
     }
@@ -462,6 +491,7 @@ impl Role {
         match self {
             Role::Logits => format!("{name}[i][k]"),
             Role::Similarity | Role::Scores | Role::Relevance => format!("{name}[i][j]"),
+            Role::Prediction | Role::Target => format!("{name}[i][e]"),
             Role::SoftConfusion => format!("{name}.tp"),
             _ => format!("{name}[i]"),
         }
@@ -515,6 +545,7 @@ mod tests {
             (FamilyKind::Logits, "LOGITS_INPUTS"),
             (FamilyKind::Pairs, "PAIRS_INPUTS"),
             (FamilyKind::Scores, "SCORES_INPUTS"),
+            (FamilyKind::Dense, "DENSE_INPUTS"),
         ] {
             assert_eq!(family.input_names(), runtime_names(table), "{table}");
         }

@@ -48,7 +48,7 @@ impl Entry {
     pub const fn of<K: Kernel + Default>() -> Self {
         let pair_weights: Option<PairWeightsFn> = match K::INFO.family {
             Family::Pairs => Some(dynamic::pair_weights::<K>),
-            Family::Binary | Family::Logits | Family::Scores => None,
+            Family::Binary | Family::Logits | Family::Scores | Family::Dense => None,
         };
         Self {
             info: K::INFO,
@@ -161,6 +161,12 @@ static ALL: &[Entry] = &[
     Entry::of::<DexmlSoftmax>(),
     Entry::of::<DexmlBce>(),
     Entry::of::<DexmlSoftTopk>(),
+    // dense
+    Entry::of::<DenoisingMse>(),
+    Entry::of::<WeightedMse>(),
+    Entry::of::<NopropDt>(),
+    Entry::of::<NopropCt>(),
+    Entry::of::<NopropFm>(),
     // logits, with declared inputs
     Entry::of::<DatasetEquity>(),
     Entry::of::<EnsLoss>(),
@@ -234,6 +240,14 @@ mod tests {
                 vec![1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
             ),
         ];
+        let dense = [
+            Input::new(
+                "prediction",
+                vec![2, 3],
+                vec![0.5, -1.0, 2.0, 0.0, 0.3, -0.7],
+            ),
+            Input::new("target", vec![2, 3], vec![0.0, -0.5, 1.0, 0.2, 0.3, 0.1]),
+        ];
         for entry in all() {
             // (samples, classes, refs) of each family's case
             let (inputs, sizes): (&[Input], _) = match entry.info.family {
@@ -242,6 +256,7 @@ mod tests {
                 Family::Logits => (&logits, (2, 3, 1)),
                 Family::Pairs => (&pairs, (6, 1, 6)),
                 Family::Scores => (&scores, (2, 1, 6)),
+                Family::Dense => (&dense, (2, 1, 3)),
             };
             let mut inputs = inputs.to_vec();
             inputs.extend(declared_inputs(entry.info, sizes));

@@ -55,7 +55,7 @@ pub mod __private {
     pub use crate::error::LossError;
     pub use crate::family::declared::{ConstantInput, Declared, LabelInput};
     pub use crate::family::pairs::{PairLabels, SelfSupervised, Similarities, Views, WithRefs};
-    pub use crate::family::{binary, logits, pairs, scores};
+    pub use crate::family::{binary, dense, logits, pairs, scores};
     pub use crate::loss::Loss;
     pub use crate::FromLogits;
     pub use dfdx::prelude::{Cpu, Dim, Dtype, Merge, Shape, Tape, Tensor};

@@ -135,6 +135,7 @@ pub fn emit(
         FamilyKind::Logits => quote!(#rt::Family::Logits),
         FamilyKind::Pairs => quote!(#rt::Family::Pairs),
         FamilyKind::Scores => quote!(#rt::Family::Scores),
+        FamilyKind::Dense => quote!(#rt::Family::Dense),
     };
     let paper = &def.attr.paper;
     let summary = summary(docs);

@@ -215,6 +215,23 @@ pub fn emit(
                 }
             }
         },
+        FamilyKind::Dense => quote! {
+            impl<__S, __E, __T> #rt::Loss<#rt::Tensor<__S, __E, #rt::Cpu, __T>, #rt::Tensor<__S, __E, #rt::Cpu>> for #ident
+            where
+                __S: #rt::Shape,
+                __E: #rt::Dtype + #rt::Real,
+                __T: #rt::Tape<__E, #rt::Cpu>,
+            {
+                type Output = #rt::Tensor<(), __E, #rt::Cpu, __T>;
+                fn try_forward(
+                    &self,
+                    prediction: #rt::Tensor<__S, __E, #rt::Cpu, __T>,
+                    target: &#rt::Tensor<__S, __E, #rt::Cpu>,
+                ) -> ::core::result::Result<Self::Output, #rt::LossError> {
+                    #rt::dense::try_forward(self, prediction, target)
+                }
+            }
+        },
     }
 }
 
@@ -280,6 +297,12 @@ fn emit_declared(
             none(),
             tensor,
             quote!(#rt::scores::try_forward_declared(self, __p, target, __d)),
+        )],
+        FamilyKind::Dense => vec![shaped(
+            constant,
+            none(),
+            tensor,
+            quote!(#rt::dense::try_forward_declared(self, __p, target, __d)),
         )],
         FamilyKind::Pairs => pairs_forms(rt),
     };

@@ -246,8 +246,9 @@ fn input_slot(role: Role) -> usize {
         | Role::Amplified
         | Role::SoftConfusion
         | Role::Similarity
-        | Role::Scores => 0,
-        Role::Targets | Role::Labels | Role::Relevance => 1,
+        | Role::Scores
+        | Role::Prediction => 0,
+        Role::Targets | Role::Labels | Role::Relevance | Role::Target => 1,
         Role::Views => family::V.0 as usize,
     }
 }

@@ -172,7 +172,9 @@ impl Lowerer<'_> {
         };
         let axes: &[Domain] = match role {
             Role::Logits => &[Domain::Samples, Domain::Classes],
-            Role::Similarity | Role::Scores | Role::Relevance => &[Domain::Samples, Domain::Refs],
+            Role::Similarity | Role::Scores | Role::Relevance | Role::Prediction | Role::Target => {
+                &[Domain::Samples, Domain::Refs]
+            }
             // a reference's label or view, `y[j]`, `v[j]`
             Role::Labels | Role::Views
                 if self.family == FamilyKind::Pairs
@@ -205,10 +207,12 @@ impl Lowerer<'_> {
                 Val::Index(Ix::Label(family::V_REF, var))
             }
             Role::Views => Val::Index(Ix::Label(family::V, var)),
-            Role::Similarity | Role::Scores => {
+            Role::Similarity | Role::Scores | Role::Prediction => {
                 Val::Real(self.prog.graph.intern(Op::Input(family::X, ixs)))
             }
-            Role::Relevance => Val::Real(self.prog.graph.intern(Op::Input(family::Y, ixs))),
+            Role::Relevance | Role::Target => {
+                Val::Real(self.prog.graph.intern(Op::Input(family::Y, ixs)))
+            }
             Role::Logits => Val::Real(self.prog.graph.intern(Op::Input(family::X, ixs))),
             Role::Targets => Val::Real(self.prog.graph.intern(Op::Input(family::Y, ixs))),
             Role::Probs => Val::Real(self.probability(var)),

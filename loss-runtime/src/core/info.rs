@@ -11,6 +11,9 @@ pub enum Family {
     Pairs,
     /// A score matrix `[Q, D]` and a 0/1 relevance mask of the same shape.
     Scores,
+    /// A dense prediction `[N, ..]` (images `[N, C, H, W]`, regression outputs `[N, E]`)
+    /// and a target of the same shape, each sample's elements flattened.
+    Dense,
 }
 
 impl Family {
@@ -21,6 +24,7 @@ impl Family {
             Family::Logits => "logits",
             Family::Pairs => "pairs",
             Family::Scores => "scores",
+            Family::Dense => "dense",
         }
     }
 
@@ -31,6 +35,7 @@ impl Family {
             Family::Logits => LOGITS_INPUTS,
             Family::Pairs => PAIRS_INPUTS,
             Family::Scores => SCORES_INPUTS,
+            Family::Dense => DENSE_INPUTS,
         }
     }
 }
@@ -57,6 +62,10 @@ mod sets {
     };
     pub const DOCS: SetRef = SetRef {
         name: "docs",
+        axis: Axis::Refs,
+    };
+    pub const ELEMENTS: SetRef = SetRef {
+        name: "elements",
         axis: Axis::Refs,
     };
 }
@@ -192,6 +201,23 @@ const SCORES_INPUTS: &[InputInfo] = &[
             &[sets::QUERIES, sets::DOCS],
         )
     },
+];
+
+/// The inputs of the dense family, in call order.
+const DENSE_INPUTS: &[InputInfo] = &[
+    input(
+        "prediction",
+        "[N, E]",
+        InputKind::Real,
+        &[sets::SAMPLES, sets::ELEMENTS],
+    )
+    .traced(),
+    input(
+        "target",
+        "[N, E]",
+        InputKind::Real,
+        &[sets::SAMPLES, sets::ELEMENTS],
+    ),
 ];
 
 /// What kind of values an input holds.

@@ -289,8 +289,10 @@ impl<E: Dtype> Declared<E> {
 
 /// `dims` against the sizes of `info`'s axes: each shared axis must agree with the
 /// batch (an [`LossError::AxisMismatch`] naming both inputs and the set); trailing axes
-/// of length 1 are ignored (`[N, 1]` for `[N]`), and a flat slice of the right length is
-/// accepted for any rank.
+/// of length 1 are ignored (`[N, 1]` for `[N]`), a flat slice of the right length is
+/// accepted for any rank, and a last axis over the dense family's `elements` may come as
+/// several axes, flattened row-major like the prediction's (`[N, C, H, W]` for
+/// `[N, E]`).
 fn check_dims(
     info: &DeclaredInfo,
     primary: &'static str,
@@ -320,6 +322,14 @@ fn check_dims(
     let count: usize = expected.iter().product();
     if dims.len() == 1 && dims[0] == count {
         return Ok(());
+    }
+    let flattens_elements = info.axes.last().is_some_and(|a| a.name == "elements");
+    if flattens_elements && dims.len() > expected.len() {
+        let (lead, tail) = dims.split_at(expected.len() - 1);
+        let elements: usize = tail.iter().product();
+        let mut folded = lead.to_vec();
+        folded.push(elements);
+        return check_dims(info, primary, expected, &folded);
     }
     Err(LossError::BadShape {
         input: info.name,

@@ -5,6 +5,7 @@
 pub mod binary;
 pub mod class_cosines;
 pub mod declared;
+pub mod dense;
 pub mod dynamic;
 pub mod logits;
 pub mod pairs;

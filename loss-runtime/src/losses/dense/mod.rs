@@ -1,0 +1,10 @@
+//! Losses that compare a prediction with a target element by element (the `dense`
+//! family): denoising regressions, weighted least squares, NoProp's block objectives.
+
+mod denoising;
+mod noprop;
+mod weighted_least_squares;
+
+pub use denoising::*;
+pub use noprop::*;
+pub use weighted_least_squares::*;
