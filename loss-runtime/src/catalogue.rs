@@ -163,10 +163,13 @@ static ALL: &[Entry] = &[
     Entry::of::<DexmlSoftTopk>(),
     // dense
     Entry::of::<DenoisingMse>(),
+    Entry::of::<DepictReconstruction>(),
     Entry::of::<WeightedMse>(),
     Entry::of::<NopropDt>(),
     Entry::of::<NopropCt>(),
     Entry::of::<NopropFm>(),
+    Entry::of::<MeeDlle>(),
+    Entry::of::<MeeDisomap>(),
     // logits, with declared inputs
     Entry::of::<DatasetEquity>(),
     Entry::of::<EnsLoss>(),

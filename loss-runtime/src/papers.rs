@@ -209,9 +209,8 @@ static ALL: &[Paper] = &[
         "Deep Clustering via Joint Convolutional Autoencoder Embedding and Relative Entropy \
          Minimization (DEPICT)",
         2017,
-        &["depict_clustering_ce"],
-        "the autoencoder's reconstruction MSE of the full DEPICT loss needs dense inputs \
-         (planned); the target distribution ships as `depict_target_distribution`",
+        &["depict_clustering_ce", "depict_reconstruction"],
+        "",
     ),
     paper(
         13,
@@ -263,9 +262,8 @@ static ALL: &[Paper] = &[
         "Generalization in diffusion models arises from geometry-adaptive harmonic \
          representations",
         2024,
-        &[],
-        "its training objective is the standard denoising MSE, planned as a utility with the \
-         dense inputs",
+        &["denoising_mse"],
+        "",
     ),
     paper(
         19,
@@ -329,8 +327,8 @@ static ALL: &[Paper] = &[
         27,
         "NoProp: Training Neural Networks without Back-propagation or Forward-propagation",
         2025,
-        &[],
-        NEEDS_DENSE,
+        &["noprop_dt", "noprop_ct", "noprop_fm"],
+        "",
     ),
     paper(
         28,
@@ -359,9 +357,8 @@ static ALL: &[Paper] = &[
         "Weighted least-squares approximation with determinantal point processes and \
          generalized volume sampling",
         2023,
-        &[],
-        "its objective is the classical Christoffel-weighted least squares (the contribution is \
-         the sampling theory), planned as a utility with the dense inputs",
+        &["weighted_mse"],
+        "",
     ),
     paper(
         32,
@@ -374,8 +371,8 @@ static ALL: &[Paper] = &[
         33,
         "Combating Mode Collapse in GANs via Manifold Entropy Estimation (MEE)",
         2022,
-        &[],
-        "DLLE and DIsoMap regress discriminator embeddings [B, K] onto detached targets, a regression head that the dense family brings (planned); the entropy term keeps a replay buffer of whole batches [S, B, K] across steps, a state that is not one value per dataset sample (planned)",
+        &["mee_dlle", "mee_disomap"],
+        "the replay-buffer entropy term (RB-MaEM) keeps a replay buffer of whole batches [S, B, K] across steps, a state that is not one value per dataset sample (planned)",
     ),
 ];
 

@@ -80,3 +80,39 @@ pub fn noise_level_sampler<R: rand::Rng + ?Sized>(
         })
         .collect())
 }
+
+/// DEPICT's reconstruction term for one layer: the mean squared error over every element
+/// of the batch, `mean_{i, e} (ẑᵢᵉ − zᵢᵉ)²`.
+///
+/// DEPICT (Ghasedi Dizaji et al., ICCV 2017) trains its clustering network with the
+/// soft-target cross-entropy ([`DepictClusteringCe`](crate::DepictClusteringCe)) plus a
+/// denoising autoencoder's layer-wise reconstruction:
+///
+/// ```text
+/// L_rec = Σ_{l=0..2} w_l · mean_{batch, elements}( (ẑ^l − z^l)² ),   w₀ = 1, w₁ = w₂ = 0.1
+/// L     = λ_clus · L_clus + λ_rec · L_rec                             (λ_clus = λ_rec = 1)
+/// ```
+///
+/// One call per layer `l`, with the noisy decoder's output `ẑ^l` as the prediction and
+/// the clean encoder's `z^l` as the target (`z⁰ = x`, the input); weight and add them as
+/// above. Each sample has the same number of elements, so the mean over samples of each
+/// sample's mean is the mean over the whole tensor, as in the official code.
+///
+/// **Difference from the official code:** there the clean targets `z^l` are not detached,
+/// so the reconstruction also trains the clean encoder. Here the target is a constant (the
+/// code's `detach_clean_targets = true`); for the official behaviour, also pass the layer
+/// the other way round (`z^l` as the prediction, `ẑ^l` detached as the target): the
+/// squared error is symmetric, so the two calls together give both pathways their
+/// official gradients, at twice the value.
+///
+/// **Reference:** Ghasedi Dizaji, Herandi, Deng, Cai, Huang. *Deep Clustering via Joint
+/// Convolutional Autoencoder Embedding and Relative Entropy Minimization*, ICCV 2017.
+/// **Official code:** `herandy/DEPICT`, `functions.py::build_depict` (the reconstruction
+/// loss) and `DEPICT.py` (the weights).
+#[loss(
+    dense,
+    paper = "Deep Clustering via Joint Convolutional Autoencoder Embedding and Relative Entropy Minimization (DEPICT, ICCV 2017)"
+)]
+pub fn depict_reconstruction(z_hat: Prediction, z: Target) -> PerSample {
+    mean(elements, |e| sq(z_hat[i][e] - z[i][e]))
+}

@@ -2,9 +2,11 @@
 //! family): denoising regressions, weighted least squares, NoProp's block objectives.
 
 mod denoising;
+mod mee;
 mod noprop;
 mod weighted_least_squares;
 
 pub use denoising::*;
+pub use mee::*;
 pub use noprop::*;
 pub use weighted_least_squares::*;

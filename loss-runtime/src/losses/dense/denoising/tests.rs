@@ -127,3 +127,19 @@ fn noise_levels_have_uniform_roots_within_the_bounds() {
         assert!(noise_level_sampler(&mut rng, 3, lo, hi).is_err());
     }
 }
+
+#[test]
+fn depict_reconstruction_is_the_mean_over_every_element() {
+    let mut rng = Rng::new(1201);
+    let dev: Cpu = Default::default();
+    let (b, e) = (3, 8);
+    let f: Vec<f64> = (0..b * e).map(|_| rng.range(-2.0, 2.0)).collect();
+    let t: Vec<f64> = (0..b * e).map(|_| rng.range(-1.0, 1.0)).collect();
+    let naive = |f: &[f64]| naive(f, &t, 1) / (b * e) as f64;
+    let x: Tensor<(usize, usize), f64, Cpu> = dev.tensor_from_vec(f.clone(), (b, e));
+    let out = DepictReconstruction::default()
+        .forward(x.leaky_trace(), &dev.tensor_from_vec(t.clone(), (b, e)));
+    assert_close(out.array(), naive(&f), 1e-12, 0.0, "value");
+    let fd = finite_differences(&f, naive);
+    assert_all_close(&out.backward().get(&x).as_vec(), &fd, 1e-7, "gradient");
+}
