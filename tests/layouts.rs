@@ -285,6 +285,14 @@ fn logits_losses_in_every_layout() {
         check_given_vector::<3, _>(&ElasticFaceCos::default().with_s(4.0), &LOGITS, &LABELS),
         check_unpg(&Unpg::default().with_s(4.0)),
         check_sym_face(&SymFace::default().with_s(4.0)),
+        // a 0/1 mask of the labelled rows
+        check_vector_input::<3, _>(
+            &RssSelfTraining::default(),
+            &LOGITS,
+            &LABELS,
+            [1.0, 0.0, 1.0, 0.0],
+            1.0,
+        ),
         // its input carries dataset ids (`WithIds`), which `check_logits` does not pass: a
         // transposed batch is checked in loss-runtime's `aldr_kl` tests
         AldrKl::NAME,
@@ -580,20 +588,37 @@ where
         + Loss<(Traced<Rank2<4, C>>, Constant<Rank1<4>>), [usize], Output = Out>
         + Loss<(Traced<Rank2<4, C>>, Constant<(usize,)>), [usize], Output = Out>,
 {
+    check_vector_input::<C, K>(loss, z, labels, PER_SAMPLE, 0.6)
+}
+
+/// [`check_given_vector`] with the vector's values given, and the one value broadcast
+/// (a 0/1 mask needs 0/1 values).
+fn check_vector_input<const C: usize, K>(
+    loss: &K,
+    z: &[f64],
+    labels: &[usize],
+    per_sample: [f64; 4],
+    one: f64,
+) -> &'static str
+where
+    K: Kernel
+        + Loss<(Traced<Rank2<4, C>>, Constant<Rank1<4>>), [usize], Output = Out>
+        + Loss<(Traced<Rank2<4, C>>, Constant<(usize,)>), [usize], Output = Out>,
+{
     let name = K::INFO.name;
     let forward = |z, w| loss.forward((z, w), labels);
     let zt = tensor(z, Rank2::<4, C>::default());
     let contiguous = |w: &[f64]| run(&zt, |z| forward(z, tensor(w, Rank1::<4>::default())));
-    let want = contiguous(&PER_SAMPLE);
+    let want = contiguous(&per_sample);
     assert_has_gradient(name, &want);
     let source = tensor(
         &[
             0.3,
             0.7,
-            PER_SAMPLE[0],
-            PER_SAMPLE[1],
-            PER_SAMPLE[2],
-            PER_SAMPLE[3],
+            per_sample[0],
+            per_sample[1],
+            per_sample[2],
+            per_sample[3],
             0.2,
             0.4,
         ],
@@ -603,15 +628,15 @@ where
         loss.forward((z, source.clone().slice((2..6,))), labels)
     });
     assert_same(&format!("{name}, sliced declared constant"), &got, &want);
-    let got = run(&zt, |z| forward(z, tensor(&[0.6], ()).broadcast()));
+    let got = run(&zt, |z| forward(z, tensor(&[one], ()).broadcast()));
     assert_same(
         &format!("{name}, broadcast declared constant"),
         &got,
-        &contiguous(&[0.6; 4]),
+        &contiguous(&[one; 4]),
     );
     let z_stored = tensor(&transpose(z, 4, C), Rank2::<C, 4>::default());
     let got = run(&z_stored, |z| {
-        forward(z.permute(), tensor(&PER_SAMPLE, Rank1::<4>::default()))
+        forward(z.permute(), tensor(&per_sample, Rank1::<4>::default()))
     });
     let transposed = (want.0, vec![transpose(&want.1[0], 4, C)]);
     assert_same(&format!("{name}, permuted logits"), &got, &transposed);

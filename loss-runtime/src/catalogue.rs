@@ -178,6 +178,7 @@ static ALL: &[Entry] = &[
     Entry::of::<SmoothAdvCompSum>(),
     Entry::of::<Unpg>(),
     Entry::of::<SymFace>(),
+    Entry::of::<RssSelfTraining>(),
 ];
 
 /// Every shipped loss, grouped by family, in the order `losskit list` prints them.

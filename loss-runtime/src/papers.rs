@@ -241,13 +241,14 @@ static ALL: &[Paper] = &[
         ],
         "",
     ),
-    no_loss(
+    paper(
         16,
         "Out-Of-Domain Unlabeled Data Improves Generalization",
         2024,
-        "its contribution is an estimator and its theory: the robust loss maximises over the \
-         inputs with the model inside the loss, which no loss head can express, and no code or \
-         settings were released; its non-robust case is plain CE plus CE on pseudo-labels",
+        &["rss_self_training"],
+        "the robust estimator is not shipped: it maximises the loss over the inputs with the \
+         model inside the loss (Wasserstein DRO), which no loss head can express, and no code \
+         or settings were released; its non-robust case (CE plus CE on pseudo-labels) ships",
     ),
     paper(
         17,

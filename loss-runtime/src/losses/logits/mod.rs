@@ -35,3 +35,5 @@ mod symface;
 pub use symface::*;
 mod smooth_adv_comp_sum;
 pub use smooth_adv_comp_sum::*;
+mod rss;
+pub use rss::*;
