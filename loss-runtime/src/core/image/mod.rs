@@ -1,12 +1,13 @@
 //! Fixed image operators for the pansharpening losses, each written once with its
 //! forward and backward pass and attached to dfdx's tape as one op: the sensors' MTF
 //! kernels ([`mtf`]), depthwise filtering, padding and decimation ([`filter`]), and the
-//! local correlation field (`corr`).
+//! local correlation field ([`corr`]).
 //!
 //! Images are `[B, C, H, W]` tensors (any [`Shape`] of rank 4, checked at run time); the
 //! ops return tensors with run-time dims, [`Image`]. They compute in f64 whatever the
 //! dtype and round the result once.
 
+pub mod corr;
 pub mod filter;
 pub mod mtf;
 
