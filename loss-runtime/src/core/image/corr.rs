@@ -73,7 +73,7 @@ fn centred(x: &[f64], h: usize, w: usize, half: usize) -> Vec<f64> {
 
 /// The field with what its backward pass needs, plane by plane (`[B, C]` planes of
 /// `H × W`, `C` the larger channel count).
-struct Field {
+pub(crate) struct Field {
     dims: [usize; 4],
     half: usize,
     rho: Vec<f64>,
@@ -82,7 +82,7 @@ struct Field {
     /// `B̃` per output plane.
     b: Vec<f64>,
     sab: Vec<f64>,
-    saa: Vec<f64>,
+    pub(crate) saa: Vec<f64>,
     sbb: Vec<f64>,
     /// `max σ_AA` over the tensor.
     max_aa: f64,
@@ -118,7 +118,7 @@ fn check(da: [usize; 4], db: [usize; 4], half: usize) -> Result<[usize; 4], Loss
     Ok([ba, c, h, w])
 }
 
-fn field(
+pub(crate) fn field(
     a: &[f64],
     da: [usize; 4],
     b: &[f64],

@@ -35,6 +35,19 @@ pub(crate) fn dims4(
     }
 }
 
+/// A constant image's values in f64 and its dims.
+pub(crate) fn read_image<S: Shape, E: Dtype + Real, T>(
+    input: &'static str,
+    t: &Tensor<S, E, Cpu, T>,
+) -> Result<(Vec<f64>, [usize; 4]), LossError> {
+    let dims = dims4(input, t.shape().concrete().as_ref(), "[B, C, H, W]")?;
+    let v = crate::core::tape::read(t)
+        .iter()
+        .map(|&v| Real::to_f64(v))
+        .collect();
+    Ok((v, dims))
+}
+
 /// The traced input of a unary image op: made contiguous, its tape split off, its values
 /// read in f64.
 pub(crate) struct Traced<S: Shape, E: Dtype, T> {
