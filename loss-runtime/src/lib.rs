@@ -21,6 +21,10 @@ pub(crate) mod testing_pairs;
 
 pub use crate::core::class_cosines::{class_cosines, projected_cosines};
 pub use crate::core::draws::standard_normal_draws;
+pub use crate::core::image::corr::{local_corr_field, local_corr_field_values};
+pub use crate::core::image::filter::{decimate, mtf_downgrade, mtf_filter_valid, pad, Padding};
+pub use crate::core::image::mtf::{mtf_kernels, Sensor};
+pub use crate::core::image::Image;
 pub use crate::core::info::{
     Axis, DeclaredInfo, DeclaredRole, Family, HyperInfo, HyperKind, InputInfo, InputKind, LossInfo,
     SetRef,

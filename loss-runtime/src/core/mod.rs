@@ -4,6 +4,7 @@ pub mod alloc;
 pub mod class_cosines;
 pub mod draws;
 pub mod foreign;
+pub mod image;
 pub mod info;
 pub mod kernel;
 pub mod math;
