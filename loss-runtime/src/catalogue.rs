@@ -170,6 +170,8 @@ static ALL: &[Entry] = &[
     Entry::of::<NopropFm>(),
     Entry::of::<MeeDlle>(),
     Entry::of::<MeeDisomap>(),
+    Entry::of::<ZpnnSpectral>(),
+    Entry::of::<PnnStructural>(),
     // logits, with declared inputs
     Entry::of::<DatasetEquity>(),
     Entry::of::<EnsLoss>(),

@@ -99,10 +99,6 @@ const fn no_loss(number: u8, title: &'static str, year: u16, why: &'static str) 
     }
 }
 
-/// What the dense papers wait for.
-const NEEDS_DENSE: &str = "needs dense image inputs with windowed and strided reductions in \
-     the language (planned)";
-
 static ALL: &[Paper] = &[
     paper(
         1,
@@ -172,8 +168,8 @@ static ALL: &[Paper] = &[
         "Unsupervised Deep Learning-Based Pansharpening With Jointly Enhanced Spectral and \
          Spatial Fidelity (λ-PNN)",
         2023,
-        &[],
-        NEEDS_DENSE,
+        &["pnn_structural"],
+        "λ-PNN's composite is not shipped: its R-ERGAS term, Khan's D_λ via the Q2ⁿ index (value-only by default) and the composite that adds them to the shared structural term need the `ergas` and `q2n` utilities; the MTF kernels, downgrade and local correlation field ship in `core::image`",
     ),
     paper(
         9,
@@ -255,8 +251,8 @@ static ALL: &[Paper] = &[
         "Pansharpening by Convolutional Neural Networks in the Full Resolution Framework \
          (Z-PNN)",
         2022,
-        &[],
-        NEEDS_DENSE,
+        &["zpnn_spectral", "pnn_structural"],
+        "the `SpectralLoss` variant with per-band grid phases (the `--coregistration` option) is not shipped",
     ),
     paper(
         18,
