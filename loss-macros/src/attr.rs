@@ -132,7 +132,7 @@ mod tests {
     fn unknown_family_suggests_the_closest() {
         let (family, msgs) = messages(quote!(logit));
         assert_eq!(family, None);
-        assert_eq!(msgs, ["unknown loss family `logit`; help: did you mean `logits`? (the families are `binary`, `logits`, `pairs` and `scores`)"]);
+        assert_eq!(msgs, ["unknown loss family `logit`; help: did you mean `logits`? (the families are `binary`, `logits`, `pairs`, `scores` and `dense`)"]);
     }
 
     #[test]
