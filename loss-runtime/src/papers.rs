@@ -168,8 +168,11 @@ static ALL: &[Paper] = &[
         "Unsupervised Deep Learning-Based Pansharpening With Jointly Enhanced Spectral and \
          Spatial Fidelity (λ-PNN)",
         2023,
-        &["pnn_structural"],
-        "λ-PNN's composite is not shipped: its R-ERGAS term, Khan's D_λ via the Q2ⁿ index (value-only by default) and the composite that adds them to the shared structural term need the `ergas` and `q2n` utilities; the MTF kernels, downgrade and local correlation field ship in `core::image`",
+        &[],
+        "its structural term ships as `pnn_structural` (listed under 17: Z-PNN's, the same \
+         function), and the MTF kernels, downgrade and local correlation field ship in \
+         `core::image`; the composite is not shipped: its R-ERGAS term and Khan's D_λ via the \
+         Q2ⁿ index (value-only by default) need the `ergas` and `q2n` utilities",
     ),
     paper(
         9,
